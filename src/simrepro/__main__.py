@@ -1,0 +1,3 @@
+from simrepro.cli import main
+
+raise SystemExit(main())
