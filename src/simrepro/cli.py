@@ -1,0 +1,129 @@
+"""``simrepro`` command line: list | run SLUG | status | site | data | validate.
+
+Every error is one line on stderr and a non-zero exit; nothing prints a traceback for bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from simrepro.repro import catalog, paths
+from simrepro.repro import verdicts as V
+
+
+def _cmd_list(args) -> int:
+    for p in catalog.papers():
+        if args.tier and p.tier != args.tier:
+            continue
+        result = paths.results_file(p.slug)
+        if result.exists():
+            counts = json.loads(result.read_text())["summary"]
+            summary = ", ".join(f"{n} {v}" for v, n in counts.items())
+        else:
+            summary = "pending" if not p.has_notebook else "no result yet"
+        print(f"{p.id:>3}  {p.slug:<28} {p.tier:<10} {p.theme[:34]:<34} {summary}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from simrepro.repro.runner import run_paper
+    result = run_paper(args.slug, args.profile, progress=not args.quiet)
+    width = max(len(c["claim"]) for c in result["claims"])
+    for c in result["claims"]:
+        print(f"{c['claim']:<{width}}  {c['verdict']}")
+    print(f"wrote results/{args.slug}.json and reports/{args.slug}.html "
+          f"({result['provenance']['wall_time_s']:.1f} s, profile {result['profile']})")
+    return 0
+
+
+def _cmd_status(args) -> int:
+    from simrepro.repro.status import status
+    states = status()
+    stale = 0
+    for slug, state in states.items():
+        if state == "pending" and not args.all:
+            continue
+        stale += state != "up to date" and state != "pending"
+        print(f"{slug:<28} {state}")
+    print(f"{stale} paper(s) need a run" if stale else "all results are up to date")
+    return 0
+
+
+def _cmd_site(args) -> int:
+    from simrepro.repro.site import build_site
+    print(f"wrote {build_site()}")
+    return 0
+
+
+def _cmd_data(args) -> int:
+    from simrepro.data import _store
+    registry = _store.discover()
+    names = args.names or sorted(registry)
+    for name in names:
+        if name not in registry:
+            raise _store.AssetMissing(f"unknown dataset {name!r}; known: {', '.join(sorted(registry))}")
+    if args.list:
+        for name in names:
+            state = "materialised" if _store.is_built(name) else "missing"
+            print(f"{name:<20} {state:<13} {registry[name].description.splitlines()[0]}")
+        return 0
+    for name in names:
+        fresh = not _store.is_built(name) or args.force
+        path = _store.build(name, force=args.force)
+        print(f"{name:<20} {'built' if fresh else 'present'}  {path}")
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from simrepro.repro import params
+    papers = catalog.papers()
+    with_nb = params.validate_all()
+    n_claims = sum(len(p.claims) for p in papers)
+    print(f"catalog: {len(papers)} papers, {len(with_nb)} with notebooks, {n_claims} claims; params.yaml valid")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="simrepro", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list", help="all papers with their verdict summary")
+    p.add_argument("--tier", help="only this tier (A, B, C, D)")
+    p.set_defaults(func=_cmd_list)
+    p = sub.add_parser("run", help="run one paper's notebook outside DVC and publish its result")
+    p.add_argument("slug")
+    p.add_argument("--profile", choices=("smoke", "full"), help="default: params.yaml's profile")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("status", help="which results are stale and why")
+    p.add_argument("--all", action="store_true", help="also list pending papers")
+    p.set_defaults(func=_cmd_status)
+    p = sub.add_parser("site", help="rebuild reports/index.html")
+    p.set_defaults(func=_cmd_site)
+    p = sub.add_parser("data", help="materialise the offline datasets into data/")
+    p.add_argument("names", nargs="*", help="datasets (default: all)")
+    p.add_argument("--force", action="store_true", help="rebuild even if present")
+    p.add_argument("--list", action="store_true", help="list datasets and whether they are materialised")
+    p.set_defaults(func=_cmd_data)
+    p = sub.add_parser("validate", help="check the catalog, every claims file and params.yaml")
+    p.set_defaults(func=_cmd_validate)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from simrepro.data._store import AssetMissing
+    from simrepro.repro.params import ParamsError
+    from simrepro.repro.record import RunError
+    from simrepro.repro.runner import RunFailed
+    try:
+        return args.func(args)
+    except (catalog.CatalogError, ParamsError, RunFailed, RunError, V.MetricError, AssetMissing) as e:
+        print(f"simrepro {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print(f"simrepro {args.command}: interrupted; published results were left as they were", file=sys.stderr)
+        return 130

@@ -1,0 +1,75 @@
+"""Run one paper's notebook outside or inside DVC: validate, execute with papermill, judge, render, publish.
+
+Publishing is last and atomic: ``results/<slug>.json`` and ``reports/<slug>.html`` change only when the whole
+notebook ran, ``record`` was called and the report rendered. A failure keeps the executed notebook (with its
+traceback) under ``build/executed/`` and leaves the last good result untouched."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from simrepro.repro import catalog, paths, provenance, report
+from simrepro.repro import params as P
+from simrepro.repro.record import RUN_ENV, write_json_atomic
+
+
+class RunFailed(RuntimeError):
+    """The notebook raised, or finished without recording a result."""
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def prepare(slug: str, profile: str | None = None) -> dict:
+    """Everything checked before work starts: slug, claims, params (names and types). Returns the context."""
+    paper = catalog.paper(slug)
+    if not paper.has_notebook:
+        raise RunFailed(f"paper {slug!r} has no notebook yet (notebooks/{slug}.ipynb); it is pending")
+    if not paper.claims:
+        raise RunFailed(f"paper {slug!r} has a notebook but no claims in catalog/claims/{slug}.yaml")
+    injected = P.paper_params(slug, profile)
+    staging = paths.root() / "build" / "staging" / f"{slug}.json"
+    return {"slug": slug, "profile": injected["profile"], "params": injected,
+            "params_hash": provenance.stable_hash(injected), "staging": str(staging)}
+
+
+def run_paper(slug: str, profile: str | None = None, *, progress: bool = True) -> dict:
+    """Execute ``notebooks/<slug>.ipynb`` at ``profile`` (default: params.yaml's) and publish its result."""
+    import papermill as pm
+    context = prepare(slug, profile)
+    staging = Path(context["staging"])
+    staging.unlink(missing_ok=True)
+    executed = paths.executed_notebook(slug)
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    env_before = os.environ.get(RUN_ENV)
+    os.environ[RUN_ENV] = json.dumps(context)
+    t0 = time.time()
+    try:
+        pm.execute_notebook(str(paths.notebook_file(slug)), str(executed), parameters=context["params"],
+                            kernel_name="python3", progress_bar=progress, cwd=str(paths.root()))
+    except pm.PapermillExecutionError as e:
+        raise RunFailed(f"{slug}: the notebook raised {e.ename}: {e.evalue} (cell {e.exec_count}); "
+                        f"the executed notebook with the traceback is at {executed}; "
+                        f"results/{slug}.json was left as it was") from None
+    finally:
+        if env_before is None:
+            os.environ.pop(RUN_ENV, None)
+        else:
+            os.environ[RUN_ENV] = env_before
+    if not staging.exists():
+        raise RunFailed(f"{slug}: the notebook finished without calling run.record(...); nothing was published")
+    result = json.loads(staging.read_text())
+    result["provenance"]["runner_wall_time_s"] = round(time.time() - t0, 3)
+    _write_text_atomic(paths.report_file(slug), report.render(executed, result))
+    write_json_atomic(paths.results_file(slug), result)
+    staging.unlink()
+    return result

@@ -1,0 +1,105 @@
+"""The scoreboard ``reports/index.html``: every paper of the catalog, its verdict per claim, paper value vs
+ours, a link to its report, and filters by tier, theme and verdict. One self-contained file: inline CSS and a
+few lines of inline JavaScript for the filters; with scripts off every row still shows."""
+
+from __future__ import annotations
+
+import json
+
+from simrepro.repro import catalog, paths
+from simrepro.repro import html as H
+from simrepro.repro import verdicts as V
+
+
+def load_results() -> dict[str, dict]:
+    out = {}
+    for path in sorted((paths.root() / "results").glob("*.json")):
+        out[path.stem] = json.loads(path.read_text())
+    return out
+
+
+_PAGE_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1280px;padding:0 16px;color:#1f2328}
+h1{font-size:22px;margin:0 0 4px}.muted{color:#656d76}
+.filters{display:flex;gap:12px;flex-wrap:wrap;margin:14px 0;align-items:center}
+.filters select,.filters input{font:inherit;padding:3px 6px}
+table.board{border-collapse:collapse;width:100%}
+table.board>thead>tr>th,table.board>tbody>tr>td{border-bottom:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}
+table.board>thead th{background:#f6f8fa;position:sticky;top:0}
+details summary{cursor:pointer}.tier{font-weight:600}
+"""
+
+_FILTER_JS = """
+function applyFilters(){
+  const t=document.getElementById('f-tier').value, th=document.getElementById('f-theme').value,
+        v=document.getElementById('f-verdict').value, q=document.getElementById('f-text').value.toLowerCase();
+  let shown=0;
+  document.querySelectorAll('tr.paper').forEach(r=>{
+    const ok=(!t||r.dataset.tier===t)&&(!th||r.dataset.theme===th)&&(!v||r.dataset.verdicts.split('|').includes(v))
+      &&(!q||r.textContent.toLowerCase().includes(q));
+    r.style.display=ok?'':'none'; if(ok) shown++;});
+  document.getElementById('shown').textContent=shown;
+}
+document.querySelectorAll('.filters select,.filters input').forEach(e=>e.addEventListener('input',applyFilters));
+"""
+
+
+def _options(eid: str, label: str, values) -> str:
+    opts = "".join(f"<option value='{H.esc(v)}'>{H.esc(v)}</option>" for v in values)
+    return f"<label>{label} <select id='{eid}'><option value=''>all</option>{opts}</select></label>"
+
+
+def _row(p: catalog.Paper, result: dict | None) -> str:
+    link = ""
+    if result is not None and (paths.report_file(p.slug)).exists():
+        link = f" · <a href='{p.slug}.html'>report</a>"
+    venue = " ".join(str(x) for x in (p.venue, p.year) if x)
+    paper_link = f" · <a href='{H.esc(p.link)}'>paper</a>" if p.link else ""
+    title = (f"<b>{H.esc(p.title)}</b><br><span class='muted'><code>{p.slug}</code>"
+             f"{' · ' + H.esc(venue) if venue else ''}{paper_link}{link}</span>")
+    if result is None:
+        verdicts, detail, profile = [V.PENDING], H.badge(V.PENDING), "—"
+    else:
+        verdicts = [c["verdict"] for c in result["claims"]]
+        detail = (f"<details><summary>{H.summary_badges(result['summary'])}</summary>"
+                  f"{H.verdict_table(result['claims'])}</details>")
+        profile = H.esc(result["profile"])
+    return (f"<tr class='paper' data-tier='{H.esc(p.tier)}' data-theme='{H.esc(p.theme)}' "
+            f"data-verdicts='{H.esc('|'.join(sorted(set(verdicts))))}'><td>{p.id}</td><td>{title}</td>"
+            f"<td class='tier'>{H.esc(p.tier)}</td><td>{H.esc(p.theme)}</td><td>{profile}</td><td>{detail}</td></tr>")
+
+
+def build_site() -> str:
+    """Write ``reports/index.html`` from the catalog and ``results/*.json``; returns its path."""
+    papers = catalog.papers()
+    results = load_results()
+    unknown = set(results) - {p.slug for p in papers}
+    if unknown:
+        raise catalog.CatalogError(f"results for unknown paper(s): {', '.join(sorted(unknown))}")
+    claim_counts = V.summarize([c for r in results.values() for c in r["claims"]])
+    rows = "".join(_row(p, results.get(p.slug)) for p in papers)
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><title>simrepro scoreboard</title>
+<style>{H.CSS}{_PAGE_CSS}</style></head><body>
+<h1>simrepro — scoreboard of claims</h1>
+<p class="muted">{len(papers)} papers · {len(results)} with results · claims: {H.summary_badges(claim_counts)}</p>
+<p class="muted">Verdicts are computed from each paper's claims (catalog/claims/&lt;slug&gt;.yaml) and the numbers its
+notebook measured: <b>reproduced</b> = the paper's number in the paper's setup; <b>reproduced at reduced scale</b> =
+the claim's direction or ordering holds in our smaller setup; <b>not reproduced</b> = it ran and did not hold;
+<b>not testable here</b> = needs a model, data or hardware we cannot have; <b>pending</b> = no notebook yet.
+Click a verdict summary for the claims.</p>
+<div class="filters">{_options('f-tier', 'tier', sorted({p.tier for p in papers}))}
+{_options('f-theme', 'theme', sorted({p.theme for p in papers}))}
+{_options('f-verdict', 'verdict', V.ORDER)}
+<label>search <input id="f-text" type="search" placeholder="title, slug…"></label>
+<span class="muted"><span id="shown">{len(papers)}</span> shown</span></div>
+<table class="board"><thead><tr><th>#</th><th>paper</th><th>tier</th><th>theme</th><th>profile</th>
+<th>verdicts</th></tr></thead><tbody>{rows}</tbody></table>
+<script>{_FILTER_JS}</script></body></html>
+"""
+    out = paths.root() / "reports" / "index.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".html.tmp")
+    tmp.write_text(page)
+    tmp.replace(out)
+    return str(out)
