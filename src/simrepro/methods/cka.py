@@ -1,0 +1,391 @@
+r"""Similarity indices between two representations of the same n examples (Kornblith et al., ICML 2019,
+"Similarity of Neural Network Representations Revisited", arXiv 1905.00414, Table 1).
+
+Inputs are ``x`` (n, p1) and ``y`` (n, p2): row i of each is example i in the two representations.
+Every index first centres the columns (subtracts the mean over examples). With H = I − 11ᵀ/n:
+
+- HSIC (eq. 3):   HSIC(K, L) = tr(K H L H) / (n−1)²;  debiased: the U-statistic of Song et al. (2007).
+- CKA (eq. 4):    CKA(K, L) = HSIC(K, L) / √(HSIC(K, K) HSIC(L, L)).
+  linear:         K = X Xᵀ, which gives ‖YᵀX‖²_F / (‖XᵀX‖_F ‖YᵀY‖_F) (the RV coefficient);
+  RBF:            K_ij = exp(−‖xᵢ − xⱼ‖² / (2σ²)), σ = ``threshold`` × median pairwise distance.
+- CCA (eqs. 6–8): ρ = singular values of Q_Xᵀ Q_Y (orthonormal bases of the centred columns);
+                  ρ̄ = mean ρ, R²_CCA = mean ρ².
+- SVCCA:          CCA after keeping the top singular vectors that explain ``threshold`` of the variance.
+- PWCCA (eq. 9):  Σ αᵢρᵢ / Σ αᵢ with αᵢ = Σⱼ |⟨hᵢ, xⱼ⟩|, hᵢ the canonical variables of X, xⱼ its columns.
+- Linear regression (eq. 5): R²_LR = ‖Q_Yᵀ X‖²_F / ‖X‖²_F (fit X from Y; asymmetric).
+
+Layering: each public index validates its inputs, builds a :class:`Prepared` view of each representation
+(centred matrix, thin SVD, centred Gram matrices) and calls a private core on it; the layer-identification
+sanity check (Sec. 6.1, Table 2) prepares each layer once and reuses it across all pairs.
+
+Numerics: everything runs in float64. Orthonormal bases come from the thin SVD of the centred matrix with
+singular values below ``max(n, p)·eps·σ_max`` dropped, so rank-deficient inputs (p ≥ n) are handled: with
+rank n−1 in both, the bases span the same space and every canonical correlation is 1 — the saturation of
+Sec. 2.1. Cost: O(n·p·min(n, p)) per representation for the SVD, O(n²) per pair for CKA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from simrepro.kernels import pairwise_similarity
+from simrepro.kernels._validate import as_matrix
+
+CCA_STATISTICS = ("mean_rho", "r2")
+
+
+def _as_examples(x, name: str, min_rows: int = 2) -> np.ndarray:
+    """Validated float64 (n, p) numpy matrix with n ≥ ``min_rows``."""
+    t = as_matrix(x, name, dtype=torch.float64)
+    if t.shape[0] < min_rows:
+        raise ValueError(f"{name}: need at least {min_rows} examples (rows), got {t.shape[0]}")
+    if t.shape[1] == 0:
+        raise ValueError(f"{name}: has 0 features (columns); a representation needs at least one")
+    return t.numpy()
+
+
+def _check_pair(x: np.ndarray, y: np.ndarray, xname: str = "x", yname: str = "y") -> None:
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{xname} has {x.shape[0]} examples but {yname} has {y.shape[0]}; "
+                         "rows must be the same examples in both representations")
+
+
+def center_columns(x: np.ndarray) -> np.ndarray:
+    """X − 1 μᵀ with μ the column means: (n, p) → (n, p)."""
+    return x - x.mean(axis=0, keepdims=True)
+
+
+def center_gram(k: np.ndarray) -> np.ndarray:
+    """H K H with H = I − 11ᵀ/n: (n, n) → (n, n), symmetrised against round-off."""
+    kc = k - k.mean(axis=0, keepdims=True)
+    kc = kc - kc.mean(axis=1, keepdims=True)
+    return (kc + kc.T) / 2
+
+
+def gram_linear(x) -> np.ndarray:
+    """K = X Xᵀ: (n, p) → (n, n)."""
+    return np.asarray(pairwise_similarity(_as_examples(x, "x", 1), metric="dot"))
+
+
+def gram_rbf(x, threshold: float = 1.0) -> np.ndarray:
+    """K_ij = exp(−‖xᵢ − xⱼ‖² / (2σ²)), σ = threshold × median over i < j of ‖xᵢ − xⱼ‖: (n, p) → (n, n).
+
+    The bandwidth is a fraction of the median distance (Sec. 3, "Kernel selection"), which makes RBF CKA
+    invariant to isotropic scaling. Raises ``ValueError`` when the median distance is 0.
+    """
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0 (a fraction of the median distance), got {threshold}")
+    x = _as_examples(x, "x")
+    sq = np.asarray(pairwise_similarity(x, metric="l2"))
+    median_sq = float(np.median(sq[np.triu_indices(sq.shape[0], 1)]))
+    if median_sq <= 0:
+        raise ValueError("x: the median distance between examples is 0 (more than half the pairs coincide); "
+                         "the RBF bandwidth is undefined")
+    return np.exp(-sq / (2.0 * threshold ** 2 * median_sq))
+
+
+def _check_grams(k, l) -> tuple[np.ndarray, np.ndarray]:
+    k = _as_examples(k, "K")
+    l = _as_examples(l, "L")
+    for name, g in (("K", k), ("L", l)):
+        if g.shape[0] != g.shape[1]:
+            raise ValueError(f"{name}: a Gram matrix must be square (n, n), got {g.shape}")
+    _check_pair(k, l, "K", "L")
+    return k, l
+
+
+def _hsic_biased(kc: np.ndarray, lc: np.ndarray) -> float:
+    """tr(K H L H)/(n−1)² from already centred Grams (⟨HKH, HLH⟩ = tr(KHLH) since H is idempotent)."""
+    n = kc.shape[0]
+    return float(np.sum(kc * lc)) / (n - 1) ** 2
+
+
+@dataclass
+class _DiagFree:
+    """K̃ = K with zero diagonal, its row sums K̃1 and total 1ᵀK̃1: what the debiased HSIC needs."""
+    k: np.ndarray
+    row_sums: np.ndarray = field(init=False)
+    total: float = field(init=False)
+
+    def __post_init__(self):
+        self.k = self.k.copy()
+        np.fill_diagonal(self.k, 0.0)
+        self.row_sums = self.k.sum(axis=1)
+        self.total = float(self.row_sums.sum())
+
+
+def _hsic_debiased(k: _DiagFree, l: _DiagFree) -> float:
+    """Song et al. (2007), unbiased HSIC:
+    [tr(K̃L̃) + (1ᵀK̃1)(1ᵀL̃1)/((n−1)(n−2)) − 2/(n−2) · 1ᵀK̃L̃1] / (n(n−3))."""
+    n = k.k.shape[0]
+    trace = float(np.sum(k.k * l.k))
+    return (trace + k.total * l.total / ((n - 1) * (n - 2))
+            - 2.0 / (n - 2) * float(k.row_sums @ l.row_sums)) / (n * (n - 3))
+
+
+def hsic(k, l, *, debiased: bool = False) -> float:
+    """HSIC between two Gram matrices (n, n): biased tr(KHLH)/(n−1)² or Song et al.'s unbiased estimator
+    (needs n ≥ 4; its expectation is the population HSIC, 0 for independent data)."""
+    k, l = _check_grams(k, l)
+    if debiased:
+        if k.shape[0] < 4:
+            raise ValueError(f"the debiased HSIC needs n ≥ 4 examples, got {k.shape[0]}")
+        return _hsic_debiased(_DiagFree(k), _DiagFree(l))
+    return _hsic_biased(center_gram(k), center_gram(l))
+
+
+def _normalise(cross: float, self_k: float, self_l: float) -> float:
+    if self_k <= 0 or self_l <= 0:
+        raise ValueError("a representation has zero variance across examples (HSIC(K, K) ≤ 0): "
+                         "CKA is undefined; drop constant representations")
+    return cross / np.sqrt(self_k * self_l)
+
+
+def cka(k, l, *, debiased: bool = False) -> float:
+    """CKA(K, L) = HSIC(K, L)/√(HSIC(K, K) HSIC(L, L)) for Gram matrices (n, n) (eq. 4)."""
+    k, l = _check_grams(k, l)
+    if debiased:
+        if k.shape[0] < 4:
+            raise ValueError(f"debiased CKA needs n ≥ 4 examples, got {k.shape[0]}")
+        dk, dl = _DiagFree(k), _DiagFree(l)
+        return _normalise(_hsic_debiased(dk, dl), _hsic_debiased(dk, dk), _hsic_debiased(dl, dl))
+    kc, lc = center_gram(k), center_gram(l)
+    return _normalise(_hsic_biased(kc, lc), _hsic_biased(kc, kc), _hsic_biased(lc, lc))
+
+
+@dataclass
+class Prepared:
+    """One representation (n, p), prepared once for many comparisons.
+
+    ``xc`` centred columns; ``u`` (n, r) orthonormal basis of its column space and ``s`` (r,) the singular
+    values (descending, rank-truncated); Gram matrices are built lazily per kernel and cached."""
+    xc: np.ndarray
+    u: np.ndarray
+    s: np.ndarray
+    _grams: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_matrix(cls, x, name: str = "x") -> "Prepared":
+        xc = center_columns(_as_examples(x, name))
+        u, s, _ = np.linalg.svd(xc, full_matrices=False)
+        tol = (s[0] if s.size else 0.0) * max(xc.shape) * np.finfo(np.float64).eps
+        r = int(np.sum(s > tol))
+        if r == 0:
+            raise ValueError(f"{name}: every feature is constant across examples (rank 0 after centring); "
+                             "similarity is undefined")
+        return cls(xc=xc, u=u[:, :r], s=s[:r])
+
+    @property
+    def n(self) -> int:
+        return self.xc.shape[0]
+
+    def centered_gram(self, kernel: str = "linear", threshold: float = 1.0) -> np.ndarray:
+        key = (kernel, threshold)
+        if key not in self._grams:
+            if kernel == "linear":
+                self._grams[key] = center_gram(gram_linear(self.xc))
+            elif kernel == "rbf":
+                self._grams[key] = center_gram(gram_rbf(self.xc, threshold))
+            else:
+                raise ValueError(f"unknown kernel {kernel!r}; expected 'linear' or 'rbf'")
+        return self._grams[key]
+
+    def diag_free_gram(self, kernel: str = "linear", threshold: float = 1.0) -> _DiagFree:
+        key = ("diag_free", kernel, threshold)
+        if key not in self._grams:
+            raw = gram_linear(self.xc) if kernel == "linear" else gram_rbf(self.xc, threshold)
+            self._grams[key] = _DiagFree(raw)
+        return self._grams[key]
+
+    def top_variance_basis(self, threshold: float) -> np.ndarray:
+        """Left singular vectors (n, k) with the smallest k whose σ² explain ≥ ``threshold`` of the variance."""
+        if not 0 < threshold <= 1:
+            raise ValueError(f"the SVCCA threshold is a fraction of variance in (0, 1], got {threshold}")
+        explained = np.cumsum(self.s ** 2) / np.sum(self.s ** 2)
+        k = int(np.searchsorted(explained, threshold - 1e-12) + 1)
+        return self.u[:, :min(k, self.u.shape[1])]
+
+
+def _prepare_pair(x, y) -> tuple[Prepared, Prepared]:
+    a, b = Prepared.from_matrix(x, "x"), Prepared.from_matrix(y, "y")
+    _check_pair(a.xc, b.xc)
+    return a, b
+
+
+# --- cores on prepared representations -------------------------------------------------------------
+
+def _cka_prepared(a: Prepared, b: Prepared, kernel: str, threshold: float, debiased: bool) -> float:
+    if debiased:
+        if a.n < 4:
+            raise ValueError(f"debiased CKA needs n ≥ 4 examples, got {a.n}")
+        dk, dl = a.diag_free_gram(kernel, threshold), b.diag_free_gram(kernel, threshold)
+        return _normalise(_hsic_debiased(dk, dl), _hsic_debiased(dk, dk), _hsic_debiased(dl, dl))
+    kc, lc = a.centered_gram(kernel, threshold), b.centered_gram(kernel, threshold)
+    return _normalise(_hsic_biased(kc, lc), _hsic_biased(kc, kc), _hsic_biased(lc, lc))
+
+
+def _canonical(ux: np.ndarray, uy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ρ (c,) = singular values of Q_Xᵀ Q_Y, c = min(r_x, r_y), and the left singular vectors (r_x, c)."""
+    w, rho, _ = np.linalg.svd(ux.T @ uy, full_matrices=False)
+    return np.clip(rho, 0.0, 1.0), w
+
+
+def _summarise(rho: np.ndarray, statistic: str) -> float:
+    if statistic == "mean_rho":
+        return float(rho.mean())
+    if statistic == "r2":
+        return float(np.mean(rho ** 2))
+    raise ValueError(f"unknown CCA statistic {statistic!r}; expected one of {', '.join(CCA_STATISTICS)}")
+
+
+def _pwcca_prepared(a: Prepared, b: Prepared) -> float:
+    rho, w = _canonical(a.u, b.u)
+    h = a.u @ w                                  # (n, c): canonical variables of X, unit norm
+    alpha = np.abs(h.T @ a.xc).sum(axis=1)       # αᵢ = Σⱼ |⟨hᵢ, xⱼ⟩|
+    return float(alpha @ rho / alpha.sum())
+
+
+def _linreg_prepared(a: Prepared, b: Prepared) -> float:
+    """R²_LR of fitting X (a) from Y (b): ‖Q_Yᵀ X‖²_F / ‖X‖²_F."""
+    return float(np.sum((b.u.T @ a.xc) ** 2) / np.sum(a.xc ** 2))
+
+
+# --- public indices: validate, prepare, compute ------------------------------------------------------
+
+def linear_cka(x, y, *, debiased: bool = False) -> float:
+    """Linear CKA (n, p1) × (n, p2) → [0, 1]: ‖YᵀX‖²_F / (‖XᵀX‖_F ‖YᵀY‖_F) on centred columns."""
+    a, b = _prepare_pair(x, y)
+    return _cka_prepared(a, b, "linear", 1.0, debiased)
+
+
+def linear_cka_features(x, y) -> float:
+    """Linear CKA computed in feature space, O(n·p1·p2) instead of O(n²·p): ‖YᵀX‖²_F/(‖XᵀX‖_F‖YᵀY‖_F).
+    The cheaper route when p1·p2 < n²; equal to :func:`linear_cka` (the Gram route) to round-off."""
+    x, y = _as_examples(x, "x"), _as_examples(y, "y")
+    _check_pair(x, y)
+    xc, yc = center_columns(x), center_columns(y)
+    self_x, self_y = np.linalg.norm(xc.T @ xc), np.linalg.norm(yc.T @ yc)
+    return _normalise(float(np.linalg.norm(yc.T @ xc) ** 2), self_x ** 2, self_y ** 2)
+
+
+def rbf_cka(x, y, *, threshold: float = 1.0, debiased: bool = False) -> float:
+    """RBF CKA with σ = ``threshold`` × median pairwise distance, computed separately in x and in y."""
+    a, b = _prepare_pair(x, y)
+    return _cka_prepared(a, b, "rbf", threshold, debiased)
+
+
+def canonical_correlations(x, y) -> np.ndarray:
+    """Canonical correlations ρ₁ ≥ … ≥ ρ_c ∈ [0, 1], c = min(rank X_c, rank Y_c) (eq. 6; App. C.2)."""
+    a, b = _prepare_pair(x, y)
+    return _canonical(a.u, b.u)[0]
+
+
+def cca_similarity(x, y, *, statistic: str = "mean_rho") -> float:
+    """CCA summary: ``mean_rho`` = ρ̄_CCA (eq. 8) or ``r2`` = R²_CCA = mean ρ² (eq. 7)."""
+    return _summarise(canonical_correlations(x, y), statistic)
+
+
+def svcca(x, y, *, threshold: float = 0.99, statistic: str = "mean_rho") -> float:
+    """SVCCA (Raghu et al., 2017): CCA between the top singular subspaces explaining ``threshold`` of the
+    variance of each representation; summarised as ρ̄ or R²."""
+    a, b = _prepare_pair(x, y)
+    rho, _ = _canonical(a.top_variance_basis(threshold), b.top_variance_basis(threshold))
+    return _summarise(rho, statistic)
+
+
+def pwcca(x, y) -> float:
+    """Projection-weighted CCA (Morcos et al., 2018; eq. 9): ρ weighted by how much of X's columns each
+    canonical variable of X accounts for. Asymmetric: pwcca(x, y) ≠ pwcca(y, x) in general."""
+    return _pwcca_prepared(*_prepare_pair(x, y))
+
+
+def linear_regression_r2(x, y) -> float:
+    """R²_LR (eq. 5): fraction of the variance of X explained by a least-squares fit from Y. Asymmetric."""
+    return _linreg_prepared(*_prepare_pair(x, y))
+
+
+# --- the layer-identification sanity check (Sec. 6.1, Table 2) ---------------------------------------
+
+def _rbf_index(threshold):
+    return lambda a, b: _cka_prepared(a, b, "rbf", threshold, False)
+
+
+# name → (core on prepared representations, symmetric?). Asymmetric indices are symmetrised S + Sᵀ as in
+# Table 2's caption.
+SIMILARITY_INDICES = {
+    "cca_rho": (lambda a, b: _summarise(_canonical(a.u, b.u)[0], "mean_rho"), True),
+    "cca_r2": (lambda a, b: _summarise(_canonical(a.u, b.u)[0], "r2"), True),
+    "svcca_rho": (lambda a, b: _summarise(_canonical(a.top_variance_basis(0.99),
+                                                     b.top_variance_basis(0.99))[0], "mean_rho"), True),
+    "svcca_r2": (lambda a, b: _summarise(_canonical(a.top_variance_basis(0.99),
+                                                    b.top_variance_basis(0.99))[0], "r2"), True),
+    "pwcca": (_pwcca_prepared, False),
+    "linear_regression": (_linreg_prepared, False),
+    "linear_hsic": (lambda a, b: _hsic_biased(a.centered_gram(), b.centered_gram()), True),
+    "cka_linear": (lambda a, b: _cka_prepared(a, b, "linear", 1.0, False), True),
+    "cka_rbf_0.2": (_rbf_index(0.2), True),
+    "cka_rbf_0.4": (_rbf_index(0.4), True),
+    "cka_rbf_0.8": (_rbf_index(0.8), True),
+}
+
+
+def prepare_layers(layers) -> list[Prepared]:
+    """Prepare each layer's (n, p_l) activations once; all layers must share the same n examples."""
+    prepared = [Prepared.from_matrix(x, f"layer {i}") for i, x in enumerate(layers)]
+    for i, p in enumerate(prepared[1:], 1):
+        _check_pair(prepared[0].xc, p.xc, "layer 0", f"layer {i}")
+    return prepared
+
+
+def cross_similarity(layers_a: list[Prepared], layers_b: list[Prepared], index: str) -> np.ndarray:
+    """S (L_a, L_b) with S[i, j] = s(layer i of net A, layer j of net B); asymmetric s gives s(Aᵢ,Bⱼ)+s(Bⱼ,Aᵢ)."""
+    if index not in SIMILARITY_INDICES:
+        raise ValueError(f"unknown index {index!r}; expected one of {', '.join(SIMILARITY_INDICES)}")
+    core, symmetric = SIMILARITY_INDICES[index]
+    s = np.empty((len(layers_a), len(layers_b)))
+    for i, a in enumerate(layers_a):
+        for j, b in enumerate(layers_b):
+            s[i, j] = core(a, b) if symmetric else core(a, b) + core(b, a)
+    return s
+
+
+def identification_accuracy(s) -> float:
+    """Fraction of rows i whose most similar column is j = i, counting a tie among k maxima as 1/k
+    (the expected accuracy under random tie-breaking). ``s`` is a square (L, L) similarity matrix."""
+    s = np.asarray(s, dtype=np.float64)
+    if s.ndim != 2 or s.shape[0] != s.shape[1] or s.shape[0] == 0:
+        raise ValueError(f"expected a non-empty square (L, L) similarity matrix, got shape {s.shape}")
+    if not np.isfinite(s).all():
+        raise ValueError("the similarity matrix contains NaN or inf")
+    best = s.max(axis=1, keepdims=True)
+    is_max = np.isclose(s, best, rtol=1e-12, atol=1e-12)
+    return float(np.mean(np.diag(is_max) / is_max.sum(axis=1)))
+
+
+def layer_identification(nets, indices=tuple(SIMILARITY_INDICES)) -> tuple[dict, dict]:
+    """Table 2's sanity check. ``nets``: one list of per-layer activations (n, p_l) per network, same
+    architecture and examples. For every ordered pair of distinct nets and every layer of the first, is
+    the most similar layer of the second the corresponding one?
+
+    Returns ``accuracy`` {index: mean over ordered pairs} and ``mean_similarity`` {index: (L, L) mean S}.
+    """
+    if len(nets) < 2:
+        raise ValueError(f"need at least 2 networks to compare, got {len(nets)}")
+    prepared = [prepare_layers(layers) for layers in nets]
+    depth = {len(p) for p in prepared}
+    if len(depth) != 1:
+        raise ValueError(f"all networks must have the same number of layers, got {sorted(depth)}")
+    accuracy, mean_similarity = {}, {}
+    for index in indices:
+        accs, sims = [], []
+        for a in range(len(prepared)):
+            for b in range(a + 1, len(prepared)):
+                s = cross_similarity(prepared[a], prepared[b], index)   # S for (A, B); Sᵀ for (B, A)
+                accs += [identification_accuracy(s), identification_accuracy(s.T)]
+                sims += [s, s.T]
+        accuracy[index] = float(np.mean(accs))
+        mean_similarity[index] = np.mean(sims, axis=0)
+    return accuracy, mean_similarity

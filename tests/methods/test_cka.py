@@ -1,0 +1,201 @@
+"""CKA, HSIC, CCA, SVCCA, PWCCA and linear regression against their definitions (Kornblith et al., 2019).
+
+Tolerances: exact identities hold to ~1e-12 in float64 on these sizes; we assert 1e-9 (relative where the
+value is not O(1)). Statistical checks state their standard-error budget."""
+
+from itertools import permutations
+
+import numpy as np
+import pytest
+from scipy.stats import ortho_group
+
+from simrepro.methods import cka as m
+
+RNG = np.random.default_rng(1905)
+
+
+def _x(n=37, p=11, seed=0):
+    return np.random.default_rng(seed).standard_normal((n, p))
+
+
+def rv_coefficient(x, y):
+    """Robert & Escoufier (1976): tr(S_xy S_yx) / √(tr(S_xx²) tr(S_yy²)) with covariance blocks."""
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    sxy, sxx, syy = xc.T @ yc, xc.T @ xc, yc.T @ yc
+    return np.trace(sxy @ sxy.T) / np.sqrt(np.trace(sxx @ sxx) * np.trace(syy @ syy))
+
+
+def hsic_u_by_tuples(k, l):
+    """Unbiased HSIC as the mean over ordered 4-tuples of distinct indices of k_ij l_ij + k_ij l_qr − 2 k_ij l_iq."""
+    n = k.shape[0]
+    total, count = 0.0, 0
+    for i, j, q, r in permutations(range(n), 4):
+        total += k[i, j] * l[i, j] + k[i, j] * l[q, r] - 2 * k[i, j] * l[i, q]
+        count += 1
+    return total / count
+
+
+def test_linear_cka_equals_rv_coefficient_and_feature_route():
+    x, y = _x(41, 7, 1), _x(41, 13, 2)
+    y[:, :7] += 0.5 * x                      # make them related
+    ref = rv_coefficient(x, y)
+    print("rv", ref, "gram", m.linear_cka(x, y), "features", m.linear_cka_features(x, y))
+    assert abs(m.linear_cka(x, y) - ref) < 1e-12
+    assert abs(m.linear_cka_features(x, y) - ref) < 1e-12
+    assert abs(m.cka(m.gram_linear(x), m.gram_linear(y)) - ref) < 1e-12
+
+
+def test_biased_linear_hsic_is_squared_cross_covariance():
+    x, y = _x(23, 5, 3), _x(23, 4, 4)
+    cov = (x - x.mean(0)).T @ (y - y.mean(0)) / (23 - 1)
+    assert np.isclose(m.hsic(m.gram_linear(x), m.gram_linear(y)), np.sum(cov ** 2), rtol=1e-12)
+
+
+def test_debiased_hsic_matches_u_statistic_definition():
+    x, y = _x(7, 3, 5), _x(7, 2, 6)
+    k, l = m.gram_rbf(x, 0.7), m.gram_linear(y)
+    ref = hsic_u_by_tuples(k, l)
+    got = m.hsic(k, l, debiased=True)
+    print("U by tuples", ref, "formula", got)
+    assert np.isclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_debiased_hsic_is_unbiased_on_independent_data_where_biased_is_not():
+    rng = np.random.default_rng(7)
+    unbiased, biased = [], []
+    for _ in range(400):
+        x, y = rng.standard_normal((12, 3)), rng.standard_normal((12, 3))
+        k, l = m.gram_linear(x), m.gram_linear(y)
+        unbiased.append(m.hsic(k, l, debiased=True))
+        biased.append(m.hsic(k, l))
+    mu, se = np.mean(unbiased), np.std(unbiased) / np.sqrt(len(unbiased))
+    print(f"debiased mean {mu:.4f} ± {se:.4f}; biased mean {np.mean(biased):.4f}")
+    assert abs(mu) < 4 * se                   # population HSIC of independent data is 0
+    assert np.mean(biased) > 10 * se          # the biased estimator is clearly positive
+
+
+def test_invariances_of_linear_cka():
+    x, y = _x(50, 8, 8), _x(50, 6, 9)
+    y[:, :6] += x[:, :6]
+    base = m.linear_cka(x, y)
+    q = ortho_group.rvs(8, random_state=3)
+    assert abs(m.linear_cka(x @ q, y) - base) < 1e-10                  # orthogonal transform
+    assert abs(m.linear_cka(3.7 * x, 0.01 * y) - base) < 1e-10         # isotropic scaling
+    assert abs(m.linear_cka(x + 5.0, y - 2.0) - base) < 1e-10          # translation (centring)
+    a = np.diag(np.linspace(0.1, 10, 8)) @ ortho_group.rvs(8, random_state=4)
+    print("invertible map changes CKA:", base, "→", m.linear_cka(x @ a, y))
+    assert abs(m.linear_cka(x @ a, y) - base) > 1e-3                   # NOT invariant to invertible maps
+    # CCA is invariant to invertible linear maps
+    assert abs(m.cca_similarity(x @ a, y) - m.cca_similarity(x, y)) < 1e-10
+
+
+def test_rbf_cka_is_scale_invariant_and_debiased_differs():
+    x, y = _x(30, 4, 10), _x(30, 5, 11)
+    y[:, :4] += np.tanh(x)
+    base = m.rbf_cka(x, y, threshold=0.5)
+    assert abs(m.rbf_cka(10 * x, y, threshold=0.5) - base) < 1e-10
+    assert 0 < base <= 1
+    assert m.rbf_cka(x, y, threshold=0.5, debiased=True) != pytest.approx(base, abs=1e-6)
+
+
+def test_cka_of_a_representation_with_itself_is_one():
+    x = _x(19, 5, 12)
+    for f in (m.linear_cka, m.rbf_cka):
+        assert abs(f(x, x) - 1) < 1e-12
+        assert abs(f(x, x, debiased=True) - 1) < 1e-12
+
+
+def test_cca_saturates_when_width_reaches_n_minus_1_while_cka_does_not():
+    n = 50
+    x, y = _x(n, n - 1, 13), _x(n, n - 1, 14)          # independent random features, width n−1
+    rho = m.canonical_correlations(x, y)
+    print("mean CCA", rho.mean(), "linear CKA", m.linear_cka(x, y))
+    assert np.allclose(rho, 1.0, atol=1e-10)
+    assert abs(m.cca_similarity(x, y, statistic="r2") - 1) < 1e-10
+    assert abs(m.pwcca(x, y) - 1) < 1e-10
+    assert abs(m.linear_regression_r2(x, y) - 1) < 1e-10
+    assert m.linear_cka(x, y) < 0.9
+
+
+def test_canonical_correlations_match_a_direct_solver():
+    """ρ² are the eigenvalues of Σxx⁻¹ Σxy Σyy⁻¹ Σyx (full-rank case)."""
+    x, y = _x(80, 4, 15), _x(80, 6, 16)
+    y[:, :3] += x[:, :3]
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    sxx, syy, sxy = xc.T @ xc, yc.T @ yc, xc.T @ yc
+    ev = np.sort(np.linalg.eigvals(np.linalg.solve(sxx, sxy) @ np.linalg.solve(syy, sxy.T)).real)[::-1]
+    rho = m.canonical_correlations(x, y)
+    assert rho.shape == (4,)
+    assert np.allclose(rho ** 2, ev, atol=1e-10)
+    assert abs(m.cca_similarity(x, y) - np.sqrt(ev).mean()) < 1e-10
+
+
+def test_linear_regression_r2_equals_least_squares_fit_and_pwcca_identity():
+    x, y = _x(60, 5, 17), _x(60, 9, 18)
+    y[:, :5] += 0.7 * x
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    b, *_ = np.linalg.lstsq(yc, xc, rcond=None)
+    r2 = 1 - np.sum((xc - yc @ b) ** 2) / np.sum(xc ** 2)
+    assert abs(m.linear_regression_r2(x, y) - r2) < 1e-10
+    # App. C.3: PWCCA with squared weights and squared ρ recovers R²_LR
+    a, bb = m.Prepared.from_matrix(x), m.Prepared.from_matrix(y)
+    rho, w = m._canonical(a.u, bb.u)
+    alpha2 = ((a.u @ w).T @ a.xc) ** 2
+    assert abs(alpha2.sum(1) @ rho ** 2 / alpha2.sum() - r2) < 1e-10
+    assert 0 < m.pwcca(x, y) <= 1
+
+
+def test_svcca_keeps_the_top_variance_subspace():
+    rng = np.random.default_rng(19)
+    signal = rng.standard_normal((200, 3))
+    x = np.hstack([10 * signal, 0.01 * rng.standard_normal((200, 5))])
+    y = np.hstack([signal @ rng.standard_normal((3, 3)), 0.01 * rng.standard_normal((200, 4))])
+    # 0.99 of the variance lives in the 3 signal directions of each: their canonical correlations are ~1
+    assert m.Prepared.from_matrix(x).top_variance_basis(0.99).shape[1] == 3
+    assert m.svcca(x, y, threshold=0.99) > 0.999
+    assert m.cca_similarity(x, y) < 0.8          # plain CCA averages in the noise directions
+
+
+def test_identification_accuracy_counts_ties_fractionally():
+    assert m.identification_accuracy(np.eye(4)) == 1.0
+    assert m.identification_accuracy(np.ones((4, 4))) == pytest.approx(0.25)
+    s = np.array([[1.0, 0.5], [0.9, 0.2]])
+    assert m.identification_accuracy(s) == 0.5
+
+
+def test_layer_identification_on_shared_structure():
+    rng = np.random.default_rng(20)
+    n = 60
+    latents = [rng.standard_normal((n, 6)) for _ in range(4)]
+    nets = []
+    for _ in range(3):
+        nets.append([z @ ortho_group.rvs(6, random_state=int(rng.integers(1e6))) + 0.05 * rng.standard_normal((n, 6))
+                     for z in latents])
+    acc, sims = m.layer_identification(nets, indices=("cka_linear", "cca_rho", "pwcca"))
+    print(acc)
+    assert acc["cka_linear"] == 1.0 and acc["cca_rho"] == 1.0
+    assert sims["cka_linear"].shape == (4, 4)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.full((5, 3), np.nan), "NaN"),
+    (np.ones((5, 3)), "constant"),
+    (np.zeros((1, 3)), "at least 2"),
+    (np.zeros((5, 0)), "0 features"),
+])
+def test_bad_inputs_raise_clear_errors(bad, match):
+    with pytest.raises(ValueError, match=match):
+        m.linear_cka(bad, _x(bad.shape[0] if bad.shape[0] else 5, 3))
+
+
+def test_mismatched_examples_and_unknown_options():
+    with pytest.raises(ValueError, match="examples"):
+        m.linear_cka(_x(10, 3), _x(11, 3))
+    with pytest.raises(ValueError, match="statistic"):
+        m.cca_similarity(_x(10, 3), _x(10, 3), statistic="max")
+    with pytest.raises(ValueError, match="n ≥ 4"):
+        m.hsic(np.eye(3), np.eye(3), debiased=True)
+    with pytest.raises(ValueError, match="median distance"):
+        m.gram_rbf(np.zeros((6, 2)))
+    with pytest.raises(ValueError, match="unknown index"):
+        m.cross_similarity([], [], "procrustes")
