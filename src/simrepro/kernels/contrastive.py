@@ -11,7 +11,7 @@ Gradients. With P_row = softmax over rows of S and P_col = softmax over columns,
 respect to the logits is G = w_r (P_row − I) + w_c (P_col − I) with (w_r, w_c) = (1/b, 0), or (1/2b, 1/2b)
 when symmetric; then ∂L/∂q = G k / τ and ∂L/∂k = Gᵀ q / τ. The forward pass keeps only the per-row (and
 per-column) log-sum-exp, O(b); the backward pass recomputes the logits tile by tile, so
-P = exp(S − lse) never needs the whole matrix (the paper's Eq. 6–8, its "tile-wise" backward).
+P = exp(S − lse) never needs the whole matrix (the paper's tile-wise backward).
 
 Layers (each tested against the first):
 - ``info_nce_reference``: the naive loss, the full ``(b, b)`` logits and ``cross_entropy``; O(b²) memory.
@@ -83,16 +83,34 @@ def _default_tile(b: int, itemsize: int) -> int:
 
 
 def _lse_torch(q: torch.Tensor, k: torch.Tensor, tile: int, need_cols: bool):
-    """Row log-sum-exp of S = q kᵀ (b,), and the column one (b,) when asked, one (tile, b) block at a time."""
+    """Log-sum-exps and per-row / per-column −log softmax of the positive for S = q kᵀ, a (tile, b) block at a time.
+
+    Returns ``(lse_row, nll_row, lse_col, nll_col)``, each (b,) (the column pair ``None`` unless asked).
+    ``nll = (max − S_ii) + log Σ exp(S − max)`` rather than ``lse − S_ii``: when the positive is the maximum the
+    first bracket is exactly 0, avoiding cancellation for small losses (PyTorch's ``log_softmax`` does the same).
+    """
     b = q.shape[0]
-    lse_row = torch.empty(b, dtype=q.dtype)
-    lse_col = torch.full((b,), -math.inf, dtype=q.dtype) if need_cols else None
+    lse_row, nll_row = torch.empty(b, dtype=q.dtype), torch.empty(b, dtype=q.dtype)
+    if need_cols:
+        col_max = torch.full((b,), -math.inf, dtype=q.dtype)
+        col_sum = torch.zeros(b, dtype=q.dtype)
+        col_pos = torch.empty(b, dtype=q.dtype)
     for s in range(0, b, tile):
         logits = q[s:s + tile] @ k.T                                 # (t, b)
-        lse_row[s:s + tile] = torch.logsumexp(logits, dim=1)
-        if need_cols:                                                # online update over row tiles
-            torch.logaddexp(lse_col, torch.logsumexp(logits, dim=0), out=lse_col)
-    return lse_row, lse_col
+        pos = logits.diagonal(offset=s)                              # S_ii of this tile's rows, (t,)
+        row_max = logits.max(dim=1).values
+        log_sum = torch.log(torch.exp(logits - row_max[:, None]).sum(dim=1))
+        lse_row[s:s + tile] = row_max + log_sum
+        nll_row[s:s + tile] = (row_max - pos) + log_sum
+        if need_cols:                                                # online max / rescaled sum over row tiles
+            col_pos[s:s + tile] = pos                                # copied before logits is overwritten
+            new_max = torch.maximum(col_max, logits.max(dim=0).values)
+            col_sum.mul_(torch.exp(col_max - new_max)).add_(torch.exp_(logits.sub_(new_max)).sum(dim=0))
+            col_max = new_max
+    if not need_cols:
+        return lse_row, nll_row, None, None
+    log_sum = torch.log(col_sum)
+    return lse_row, nll_row, col_max + log_sum, (col_max - col_pos) + log_sum
 
 
 def _softmax_grads_torch(q, k, lse_row, lse_col, w_r: float, w_c: float, tile: int):
@@ -114,7 +132,7 @@ def _softmax_grads_torch(q, k, lse_row, lse_col, w_r: float, w_c: float, tile: i
 
 def _lse_triton(q, k, tile, need_cols):
     from simrepro.kernels.triton.contrastive import row_lse
-    return row_lse(q, k), (row_lse(k, q) if need_cols else None)
+    return (*row_lse(q, k), *(row_lse(k, q) if need_cols else (None, None)))
 
 
 def _softmax_grads_triton(q, k, lse_row, lse_col, w_r, w_c, tile):
@@ -138,11 +156,10 @@ class _TiledInfoNCE(torch.autograd.Function):
         lse, _ = _CORES[backend]
         b = q.shape[0]
         w_r, w_c = _weights(b, symmetric)
-        lse_row, lse_col = lse(q, k, tile, symmetric)
-        positives = (q * k).sum(dim=1)                               # S_ii, (b,)
-        loss = w_r * lse_row.sum() - (w_r + w_c) * positives.sum()
+        lse_row, nll_row, lse_col, nll_col = lse(q, k, tile, symmetric)
+        loss = w_r * nll_row.sum()
         if symmetric:
-            loss = loss + w_c * lse_col.sum()
+            loss = loss + w_c * nll_col.sum()
         ctx.save_for_backward(q, k, lse_row, lse_col if symmetric else lse_row)
         ctx.config = (symmetric, tile, backend)
         return loss

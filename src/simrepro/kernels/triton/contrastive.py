@@ -5,9 +5,9 @@ softmax, and writes a ``(b, b)`` gradient in the backward: O(b²) memory and tra
 ``BLOCK_M`` rows, streams ``BLOCK_N`` rows of the other operand through on-chip memory and keeps only
 running statistics, so global memory holds O(b·d) inputs/outputs and O(b) log-sum-exps.
 
-- ``row_lse(a, b)``: ``lse_i = log Σ_j exp(a_i · b_j)``, (n_a,). Online: for each column block,
-  ``m' = max(m, max_j s_ij)``, ``l' = l·exp(m − m') + Σ_j exp(s_ij − m')`` (the paper's Eq. 4), lse = m + log l.
-  Column log-sum-exps are ``row_lse(k, q)``.
+- ``row_lse(a, b)``: ``lse_i = log Σ_j exp(a_i · b_j)`` and ``nll_i = lse_i − a_i · b_i``, each (b,). Online:
+  for each column block, ``m' = max(m, max_j s_ij)``, ``l' = l·exp(m − m') + Σ_j exp(s_ij − m')``, then
+  lse = m + log l. Column statistics are ``row_lse(k, q)``.
 - ``softmax_weighted_matmul(a, b, lse_a, lse_b, w_a, w_b)``: ``out_i = Σ_j A_ij b_j`` with
   ``A_ij = w_a·exp(s_ij − lse_a_i) + w_b·exp(s_ij − lse_b_j)``, (n_a, d): the softmax part of the backward,
   ∂L/∂q = A k − c·k (and ∂L/∂k with the roles swapped); the −c·I part is added by the caller.
@@ -33,7 +33,7 @@ def _block_d(d: int) -> int:
 
 
 @triton.jit
-def _row_lse_kernel(a_ptr, b_ptr, lse_ptr, n_a, n_b, d, stride_a, stride_b,
+def _row_lse_kernel(a_ptr, b_ptr, lse_ptr, nll_ptr, n_a, n_b, d, stride_a, stride_b,
                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     dims = tl.arange(0, BLOCK_D)
@@ -41,16 +41,20 @@ def _row_lse_kernel(a_ptr, b_ptr, lse_ptr, n_a, n_b, d, stride_a, stride_b,
                 mask=(rows[:, None] < n_a) & (dims[None, :] < d), other=0.0)          # (BLOCK_M, BLOCK_D)
     m = tl.full([BLOCK_M], float("-inf"), a.dtype)                                      # running max
     l = tl.zeros([BLOCK_M], a.dtype)                                                    # running Σ exp(s − m)
+    pos = tl.zeros([BLOCK_M], a.dtype)                                                  # s_ii, seen once
     for start in range(0, n_b, BLOCK_N):
         cols = start + tl.arange(0, BLOCK_N)
         bt = tl.load(b_ptr + cols[None, :] * stride_b + dims[:, None],
                      mask=(cols[None, :] < n_b) & (dims[:, None] < d), other=0.0)       # (BLOCK_D, BLOCK_N)
         s = tl.dot(a, bt, input_precision="ieee")                                        # (BLOCK_M, BLOCK_N) logits
         s = tl.where(cols[None, :] < n_b, s, float("-inf"))
+        pos += tl.sum(tl.where(cols[None, :] == rows[:, None], s, 0.0), 1)
         m_new = tl.maximum(m, tl.max(s, 1))
         l = l * tl.exp(m - m_new) + tl.sum(tl.exp(s - m_new[:, None]), 1)
         m = m_new
-    tl.store(lse_ptr + rows, m + tl.log(l), mask=rows < n_a)
+    log_l = tl.log(l)
+    tl.store(lse_ptr + rows, m + log_l, mask=rows < n_a)
+    tl.store(nll_ptr + rows, (m - pos) + log_l, mask=rows < n_a)                       # no cancellation
 
 
 @triton.jit
@@ -84,14 +88,17 @@ def _softmax_weighted_matmul_kernel(a_ptr, b_ptr, lse_a_ptr, lse_b_ptr, out_ptr,
              mask=row_ok[:, None] & (dims[None, :] < d))
 
 
-def row_lse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``lse_i = log Σ_j exp(a_i · b_j)`` for ``(n_a, d) × (n_b, d) → (n_a,)``, without forming ``a bᵀ``."""
+def row_lse(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(lse, nll)`` for ``(b, d) × (b, d)``, each (b,): ``lse_i = log Σ_j exp(a_i · b_j)`` and
+    ``nll_i = lse_i − a_i · b_i`` evaluated as ``(m_i − s_ii) + log l_i`` (exact 0 bracket when the positive is
+    the row maximum), without forming ``a bᵀ``."""
     a, b = a.contiguous(), b.contiguous()
     lse = torch.empty(a.shape[0], dtype=a.dtype, device=a.device)
+    nll = torch.empty_like(lse)
     grid = (triton.cdiv(a.shape[0], BLOCK_M),)
-    _row_lse_kernel[grid](a, b, lse, a.shape[0], b.shape[0], a.shape[1], a.stride(0), b.stride(0),
+    _row_lse_kernel[grid](a, b, lse, nll, a.shape[0], b.shape[0], a.shape[1], a.stride(0), b.stride(0),
                           BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_D=_block_d(a.shape[1]))
-    return lse
+    return lse, nll
 
 
 def softmax_weighted_matmul(a: torch.Tensor, b: torch.Tensor, lse_a: torch.Tensor | None,
