@@ -111,10 +111,17 @@ def load_claims(slug: str) -> tuple[str | None, tuple[Claim, ...]]:
     return raw.get("summary"), claims
 
 
-@lru_cache(maxsize=1)
-def _index() -> dict[str, dict]:
-    rows = yaml.safe_load(paths.catalog_file().read_text())
+@lru_cache(maxsize=4)
+def _read_index(path: str, mtime: float) -> dict[str, dict]:
+    rows = yaml.safe_load(open(path).read())
     return {r["slug"]: r for r in rows}
+
+
+def _index() -> dict[str, dict]:
+    path = paths.catalog_file()
+    if not path.exists():
+        raise CatalogError(f"the catalog {path} is missing")
+    return _read_index(str(path), path.stat().st_mtime)
 
 
 def slugs() -> list[str]:

@@ -65,20 +65,24 @@ def _plain(value):
     raise V.MetricError(f"metric values must be numbers, bools or lists of them; got {type(value).__name__}")
 
 
-def write_json_atomic(path: Path, obj) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
     """Write to a temp file in the same folder, fsync, then rename: readers never see a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=False, allow_nan=False)
-            f.write("\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 class VerdictTable(list):
@@ -110,8 +114,8 @@ class Run:
         """The paper's claims before the run (verdict 'pending')."""
         return VerdictTable({"claim": c.id, "statement": c.statement, "source": c.source, "verdict": V.PENDING,
                              "measured": None, "paper_value": c.paper_value,
-                             "expected": V.evaluate(c, {}).expected if c.check["op"] == "not_testable" else
-                             ", ".join(c.metrics), "scale": c.scale} for c in self.paper.claims)
+                             "expected": f"not testable: {c.reason}" if c.check["op"] == "not_testable"
+                             else ", ".join(c.metrics), "scale": c.scale} for c in self.paper.claims)
 
     def record(self, metrics: dict) -> VerdictTable:
         """Judge every claim against ``metrics`` and write the result; returns the verdict table.

@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 from simrepro.repro import catalog, paths, provenance, report
 from simrepro.repro import params as P
-from simrepro.repro.record import RUN_ENV, write_json_atomic
+from simrepro.repro.record import RUN_ENV, write_json_atomic, write_text_atomic
 
 
 class RunFailed(RuntimeError):
     """The notebook raised, or finished without recording a result."""
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def prepare(slug: str, profile: str | None = None) -> dict:
@@ -69,7 +60,7 @@ def run_paper(slug: str, profile: str | None = None, *, progress: bool = True) -
         raise RunFailed(f"{slug}: the notebook finished without calling run.record(...); nothing was published")
     result = json.loads(staging.read_text())
     result["provenance"]["runner_wall_time_s"] = round(time.time() - t0, 3)
-    _write_text_atomic(paths.report_file(slug), report.render(executed, result))
+    write_text_atomic(paths.report_file(slug), report.render(executed, result))
     write_json_atomic(paths.results_file(slug), result)
     staging.unlink()
     return result

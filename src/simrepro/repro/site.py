@@ -9,6 +9,7 @@ import json
 from simrepro.repro import catalog, paths
 from simrepro.repro import html as H
 from simrepro.repro import verdicts as V
+from simrepro.repro.record import write_text_atomic
 
 
 def load_results() -> dict[str, dict]:
@@ -98,8 +99,5 @@ Click a verdict summary for the claims.</p>
 <script>{_FILTER_JS}</script></body></html>
 """
     out = paths.root() / "reports" / "index.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(page)
-    tmp.replace(out)
+    write_text_atomic(out, page)
     return str(out)
