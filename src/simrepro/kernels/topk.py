@@ -1,0 +1,208 @@
+r"""Exact k-nearest-neighbour search: ``(nq, d) × (nb, d) → D, I`` of shape (nq, k), faiss conventions.
+
+Metrics (the same definitions as :func:`~simrepro.kernels.pairwise.pairwise_similarity`)
+- ``dot``:    D = x·y, best = largest;  filler D = −inf.
+- ``cosine``: D = cos(x, y), best = largest (zero rows have cosine 0 with everything); filler −inf.
+- ``l2``:     D = ‖x − y‖² (squared distance), best = smallest; filler +inf.
+
+``D[i]`` is sorted best-first; ``I`` is int64 and holds −1 where fewer than ``k`` database rows exist. Order
+among exactly tied scores is unspecified (compare results with :func:`simrepro.metrics.knn_matches`).
+
+Every path scores with one rule, ``s_ij = a·(x_i·y_j) + b_j`` (larger is better):
+dot/cosine: a = 1, b = 0; l2: a = 2, b_j = −‖y_j‖², so that ‖x_i − y_j‖² = ‖x_i‖² − s_ij. ‖y‖² is computed once
+and the per-query ‖x‖² is added only to the k selected scores (faiss does the same). Numerics: l2 in float32
+suffers the expansion's cancellation (absolute error ≈ ε·(‖x‖² + ‖y‖²)); results are clamped at 0, and the
+reference path computes in float64.
+
+Paths
+- :func:`topk_search_reference`: float64 full score matrix + a stable full sort. O(nq·nb) memory; for tests.
+- CPU (and CUDA float64): blocked GEMM into a reused buffer, then :func:`chunked_topk` on each block and a
+  merge with the running best. Peak extra memory O(query_block · database_block).
+- CUDA float32: the Triton kernel in :mod:`simrepro.kernels.triton.topk` (GEMM tile + in-register k-select).
+
+k-selection (:func:`chunked_topk`): a row of n scores is cut into chunks of c; the chunk maxima (n/c values) are
+top-k-selected, and the final top-k is taken among the k·c scores of the chosen chunks. It is exact: every score
+≥ the k-th best lies in a chunk whose maximum is ≥ the k-th best, and the k best chunks contain at least k such
+scores. It reads the block once (a vectorised max) and sorts only n/c + k·c values instead of n.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from simrepro.kernels._validate import as_matrix, check_same_dim, common_dtype
+from simrepro.kernels.pairwise import normalize_rows, pairwise_similarity
+
+TOPK_METRICS = ("dot", "cosine", "l2")
+DEVICES = ("auto", "cpu", "cuda")
+_BLOCK_BYTES = 32 << 20          # default query_block × database_block buffer: 32 MiB
+_DATABASE_BLOCK = 8192           # default database rows per block
+_CHUNK = 32                      # chunk width c of chunked_topk
+
+
+def _check_args(metric: str, k, device: str) -> int:
+    if metric not in TOPK_METRICS:
+        raise ValueError(f"unknown metric {metric!r} for topk_search; expected one of {', '.join(TOPK_METRICS)}")
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def _validated(queries, database, metric: str) -> tuple[torch.Tensor, torch.Tensor]:
+    q = as_matrix(queries, "queries")
+    y = as_matrix(database, "database")
+    check_same_dim(q, y, "queries", "database")
+    q, y = common_dtype(q, y)
+    if metric == "cosine":
+        q, y = normalize_rows(q), normalize_rows(y)
+    return q, y
+
+
+def _empty_result(nq: int, k: int, metric: str, dtype, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    fill = float("inf") if metric == "l2" else float("-inf")
+    return (torch.full((nq, k), fill, dtype=dtype, device=device),
+            torch.full((nq, k), -1, dtype=torch.int64, device=device))
+
+
+def _scores_to_distances(scores: torch.Tensor, ids: torch.Tensor, q: torch.Tensor, metric: str, k: int):
+    """Turn selected scores (nq, kk) into D (nq, k) in the metric's units, padding with filler / −1."""
+    D, I = _empty_result(q.shape[0], k, metric, scores.dtype, scores.device)
+    kk = scores.shape[1]
+    if metric == "l2":
+        q_sq = (q * q).sum(1, keepdim=True).to(scores.dtype)                    # (nq, 1)
+        D[:, :kk] = (q_sq - scores).clamp_min_(0.0)
+    else:
+        D[:, :kk] = scores
+    I[:, :kk] = ids
+    return D, I
+
+
+def _score_terms(y: torch.Tensor, metric: str) -> tuple[float, torch.Tensor]:
+    """(a, b) of s_ij = a·(x_i·y_j) + b_j."""
+    if metric == "l2":
+        return 2.0, -(y * y).sum(1)
+    return 1.0, torch.zeros(y.shape[0], dtype=y.dtype, device=y.device)
+
+
+def chunked_topk(scores: torch.Tensor, k: int, chunk: int = _CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-wise top-k of ``scores`` (n, m) → (values, column ids), each (n, k), values descending.
+
+    Same values as ``torch.topk(scores, k, dim=1)`` (ids may differ among exact ties); the two-level selection
+    in the module docstring. Falls back to ``torch.topk`` when m is not a multiple of ``chunk`` or m < 2·k·chunk.
+    """
+    n, m = scores.shape
+    if m % chunk or m < 2 * k * chunk:
+        return scores.topk(k, dim=1)
+    chunk_max = scores.view(n, m // chunk, chunk).amax(2)                      # (n, m/c)
+    _, best_chunks = chunk_max.topk(k, dim=1)                                   # (n, k)
+    cols = (best_chunks[:, :, None] * chunk
+            + torch.arange(chunk, device=scores.device)).reshape(n, k * chunk)  # (n, k·c)
+    values, j = scores.gather(1, cols).topk(k, dim=1)
+    return values, cols.gather(1, j)
+
+
+def _parse_blocks(block_size, nb: int, itemsize: int) -> tuple[int, int]:
+    if block_size is None:
+        db = min(_DATABASE_BLOCK, max(1, nb))
+        return max(1, _BLOCK_BYTES // (db * itemsize)), db
+    qb, db = (block_size, _DATABASE_BLOCK) if isinstance(block_size, (int, np.integer)) else block_size
+    if int(qb) < 1 or int(db) < 1:
+        raise ValueError(f"block_size must be ≥ 1 (query rows, or (query rows, database rows)), got {block_size}")
+    return int(qb), int(db)
+
+
+def _blocked_topk_scores(q: torch.Tensor, y: torch.Tensor, k: int, metric: str, query_block: int,
+                         database_block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best-first scores and ids (nq, min(k, nb)): GEMM per (query block × database block), chunked_topk, merge."""
+    nq, nb = q.shape[0], y.shape[0]
+    kk = min(k, nb)
+    alpha, bias = _score_terms(y, metric)
+    database_block = min(database_block, nb)
+    buf = torch.empty((min(query_block, nq), database_block), dtype=q.dtype, device=q.device)
+    scores = torch.empty((nq, kk), dtype=q.dtype, device=q.device)
+    ids = torch.empty((nq, kk), dtype=torch.int64, device=q.device)
+    for qs in range(0, nq, query_block):
+        qb = q[qs:qs + query_block]                                             # (bq, d)
+        best_s = best_i = None
+        for ys in range(0, nb, database_block):
+            yb = y[ys:ys + database_block]                                      # (bn, d)
+            s = buf[:qb.shape[0], :yb.shape[0]]                                 # (bq, bn) view of the buffer
+            if metric == "l2":
+                torch.addmm(bias[ys:ys + database_block], qb, yb.T, alpha=alpha, out=s)
+            else:
+                torch.mm(qb, yb.T, out=s)
+            v, i = chunked_topk(s, min(kk, yb.shape[0]))
+            i += ys
+            if best_s is None:
+                best_s, best_i = v, i
+            else:                                                               # merge 2 sorted lists of ≤ k
+                v, j = torch.cat([best_s, v], 1).topk(kk, dim=1)
+                best_s, best_i = v, torch.cat([best_i, i], 1).gather(1, j)
+        scores[qs:qs + qb.shape[0]], ids[qs:qs + qb.shape[0]] = best_s, best_i
+    return scores, ids
+
+
+def _resolve_device(device: str, q: torch.Tensor) -> torch.device:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but torch sees no CUDA device; use device='cpu' or 'auto'")
+    if device == "cuda" or (device == "auto" and (q.is_cuda or torch.cuda.is_available())):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def topk_search(queries, database, k: int, metric: str = "dot", *, block_size=None, device: str = "auto"):
+    """Exact k-NN: ``D, I`` (nq, k) with ``D[i, r]`` the r-th best score of ``queries[i]`` over ``database``.
+
+    ``queries`` (nq, d), ``database`` (nb, d): numpy or torch, float32/float64 (integers → float64). numpy in →
+    numpy out. ``block_size``: query rows per block, or ``(query_rows, database_rows)``; larger blocks make
+    the GEMM more efficient and cost O(query_rows·database_rows) memory (default ≈ 32 MiB). ``device``: 'auto'
+    uses CUDA (Triton kernel for float32) when available, else the blocked CPU path.
+    Raises ``ValueError`` for k < 1, an unknown metric/device, mismatched dimensions or NaN/inf input.
+    """
+    k = _check_args(metric, k, device)
+    q, y = _validated(queries, database, metric)
+    nq, nb = q.shape[0], y.shape[0]
+    if nq == 0 or nb == 0:
+        D, I = _empty_result(nq, k, metric, q.dtype)
+    else:
+        dev = _resolve_device(device, q)
+        q, y = q.to(dev), y.to(dev)
+        if dev.type == "cuda" and q.dtype == torch.float32 and block_size is None:
+            from simrepro.kernels.triton.topk import triton_topk_scores, TRITON_MAX_K
+            if k <= TRITON_MAX_K:
+                alpha, bias = _score_terms(y, metric)
+                s, i = triton_topk_scores(q * alpha, y, bias, min(k, nb))
+                D, I = _scores_to_distances(s, i, q, metric, k)
+                return _as_output(D, I, queries)
+        qb, db = _parse_blocks(block_size, nb, q.element_size())
+        s, i = _blocked_topk_scores(q, y, k, metric, qb, db)
+        D, I = _scores_to_distances(s, i, q, metric, k)
+    return _as_output(D, I, queries)
+
+
+def _as_output(D: torch.Tensor, I: torch.Tensor, original):
+    """numpy in → numpy out; a tensor in → tensors on its device."""
+    if isinstance(original, np.ndarray):
+        return D.cpu().numpy(), I.cpu().numpy()
+    return D.to(original.device), I.to(original.device)
+
+
+def topk_search_reference(queries, database, k: int, metric: str = "dot"):
+    """Plain definition: float64 scores of every pair, a stable full sort, the first k (numpy out)."""
+    k = _check_args(metric, k, "cpu")
+    q = as_matrix(queries, "queries", dtype=torch.float64)
+    y = as_matrix(database, "database", dtype=torch.float64)
+    check_same_dim(q, y, "queries", "database")
+    nq, nb = q.shape[0], y.shape[0]
+    D, I = (t.numpy() for t in _empty_result(nq, k, metric, torch.float64))
+    if nq == 0 or nb == 0:
+        return D, I
+    S = np.asarray(pairwise_similarity(q, y, metric=metric).numpy())              # (nq, nb) float64
+    order = np.argsort(S if metric == "l2" else -S, axis=1, kind="stable")[:, :k]
+    kk = order.shape[1]
+    D[:, :kk] = np.take_along_axis(S, order, axis=1)
+    I[:, :kk] = order
+    return D, I
