@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh machine: Debian data packages, a venv with the pinned lock, the simrepro
+# package (editable), and the offline datasets under data/. A second run reuses everything it finds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
+PYTHON=${PYTHON:-python3.11}
+
+# 1. Debian packages that ship datasets (Fashion-MNIST, the ann-benchmarks base set)
+if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian package dataset-fashion-mnist"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  else
+    echo "setup: Fashion-MNIST is missing; install it with: sudo apt-get install dataset-fashion-mnist" >&2
+    exit 1
+  fi
+fi
+
+# 2. The venv, reinstalled only when the lock files change
+if [ ! -x .venv/bin/python ]; then
+  command -v "$PYTHON" >/dev/null || { echo "setup: $PYTHON not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.simrepro-lock.sha256
+want=$(cat requirements-lock.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing the pinned requirements into .venv (a few minutes the first time)"
+  .venv/bin/python -m pip install -q --upgrade "pip==26.3"
+  .venv/bin/python -m pip install -q -r requirements-lock.txt
+  .venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+  echo "$want" > "$stamp"
+fi
+
+# 3. Offline datasets into data/ (idempotent)
+.venv/bin/simrepro data >/dev/null
+echo "setup: ready (.venv, data/)"
