@@ -97,16 +97,17 @@ def _lse_torch(q: torch.Tensor, k: torch.Tensor, tile: int, need_cols: bool):
         col_pos = torch.empty(b, dtype=q.dtype)
     for s in range(0, b, tile):
         logits = q[s:s + tile] @ k.T                                 # (t, b)
-        pos = logits.diagonal(offset=s)                              # S_ii of this tile's rows, (t,)
+        pos = logits.diagonal(offset=s).clone()                      # S_ii of this tile's rows, (t,)
         row_max = logits.max(dim=1).values
-        log_sum = torch.log(torch.exp(logits - row_max[:, None]).sum(dim=1))
+        shifted = logits.sub(row_max[:, None]) if need_cols else logits.sub_(row_max[:, None])
+        log_sum = torch.log(shifted.exp_().sum(dim=1))
         lse_row[s:s + tile] = row_max + log_sum
         nll_row[s:s + tile] = (row_max - pos) + log_sum
         if need_cols:                                                # online max / rescaled sum over row tiles
-            col_pos[s:s + tile] = pos                                # copied before logits is overwritten
             new_max = torch.maximum(col_max, logits.max(dim=0).values)
             col_sum.mul_(torch.exp(col_max - new_max)).add_(torch.exp_(logits.sub_(new_max)).sum(dim=0))
             col_max = new_max
+            col_pos[s:s + tile] = pos
     if not need_cols:
         return lse_row, nll_row, None, None
     log_sum = torch.log(col_sum)
@@ -121,10 +122,11 @@ def _softmax_grads_torch(q, k, lse_row, lse_col, w_r: float, w_c: float, tile: i
     for s in range(0, b, tile):
         qs = q[s:s + tile]
         logits = qs @ k.T                                            # (t, b), recomputed
-        a = torch.exp(logits - lse_row[s:s + tile, None]).mul_(w_r)
-        if w_c:
-            a.add_(torch.exp_(logits.sub_(lse_col[None, :])), alpha=w_c)
-        del logits
+        if w_c:                                                      # w·exp(S − lse) = exp(S − (lse − log w))
+            a = torch.exp(logits - (lse_row[s:s + tile, None] - math.log(w_r)))
+            a.add_(logits.sub_(lse_col[None, :] - math.log(w_c)).exp_())
+        else:
+            a = logits.sub_(lse_row[s:s + tile, None] - math.log(w_r)).exp_()
         torch.mm(a, k, out=aq[s:s + tile])
         ak.addmm_(a.T, qs)
     return aq, ak

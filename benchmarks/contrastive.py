@@ -1,0 +1,106 @@
+"""Tiled vs naive InfoNCE: peak memory and time of one forward + backward, d = 512, float32, CPU.
+
+Axes: batch b (default 4k, 8k, 16k for both; 32k tiled only — the naive (b, b) float32 logits, their
+log-softmax and gradient need ≈ 12 GiB at 32k and ≈ 48 GiB at 64k, beyond this 24 GiB machine shared with
+other jobs), method (naive ``info_nce_reference`` vs ``tiled_info_nce``, default tile: one (tile, b) block
+≈ 8 MiB).
+
+Memory, two ways, each configuration in a fresh subprocess:
+- ``alloc``: peak bytes held by torch's CPU allocator during the step above what was held before it, from the
+  profiler's allocation events (``simrepro.kernels.contrastive.peak_allocated_bytes``); exact for tensors.
+- ``rss``: ``ru_maxrss`` after the first step minus the RSS before it (psutil); includes allocator slack and
+  can underestimate small peaks (the high-water mark may already be set by imports).
+Both include the (b, d) gradients the backward returns and, for the tiled loss, the (b, d) copy q/τ: a floor
+of ≈ 3·b·d·4 bytes that the naive loss also pays in part. Time: median of ``--repeats`` steps after the two
+measuring steps (warm-up). The machine is 2 cores shared with other jobs: times are noisy.
+
+Usage: ``.venv/bin/python benchmarks/contrastive.py [--batches 4096 8192 16384] [--tiled-only 32768]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+
+import psutil
+import torch
+
+from simrepro.kernels.contrastive import info_nce_reference, peak_allocated_bytes, tiled_info_nce
+
+TEMPERATURE = 0.07
+METHODS = {"naive": info_nce_reference, "tiled": tiled_info_nce}
+
+
+def measure(method: str, b: int, d: int, repeats: int, tile: int | None) -> dict:
+    """One configuration, in this process: rss and alloc peaks of a forward+backward step, then its time."""
+    from common import time_median
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.nn.functional.normalize(torch.randn(b, d, generator=g), dim=1).requires_grad_()
+    k = torch.nn.functional.normalize(torch.randn(b, d, generator=g), dim=1).requires_grad_()
+    kwargs = {"tile_size": tile} if method == "tiled" else {}
+
+    def step():
+        METHODS[method](q, k, TEMPERATURE, **kwargs).backward()
+        q.grad = k.grad = None
+
+    rss_before = psutil.Process().memory_info().rss
+    step()
+    rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before
+    alloc_peak = peak_allocated_bytes(step)
+    seconds = time_median(step, warmup=0, repeats=repeats)
+    return {"method": method, "b": b, "d": d, "tile": tile, "alloc_bytes": alloc_peak, "rss_bytes": max(rss_peak, 0),
+            "seconds": seconds}
+
+
+def run_isolated(method: str, b: int, d: int, repeats: int, tile: int | None) -> dict:
+    cmd = [sys.executable, __file__, "--worker", method, "--batches", str(b), "--dim", str(d),
+           "--repeats", str(repeats)] + ([] if tile is None else ["--tile", str(tile)])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batches", type=int, nargs="+", default=[4096, 8192, 16384])
+    ap.add_argument("--tiled-only", type=int, nargs="*", default=[32768])
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--tile", type=int, default=None, help="rows per tile; default: one (tile, b) block ≈ 8 MiB")
+    ap.add_argument("--worker", choices=sorted(METHODS))
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(measure(args.worker, args.batches[0], args.dim, args.repeats, args.tile)))
+        return
+    from common import write_json
+
+    rows = []
+    configs = [(m, b) for b in args.batches for m in ("naive", "tiled")] + [("tiled", b) for b in args.tiled_only]
+    print(f"{'method':>6} {'b':>6} {'alloc MiB':>10} {'rss MiB':>9} {'time s':>8}")
+    for method, b in configs:
+        row = run_isolated(method, b, args.dim, args.repeats, args.tile)
+        rows.append(row)
+        print(f"{method:>6} {b:>6} {row['alloc_bytes'] / 2**20:10.1f} {row['rss_bytes'] / 2**20:9.1f} "
+              f"{row['seconds']:8.2f}", flush=True)
+    by = {(r["method"], r["b"]): r for r in rows}
+    ratios = []
+    print(f"\n{'b':>6} {'alloc naive/tiled':>18} {'rss naive/tiled':>16} {'time tiled/naive':>17}")
+    for b in args.batches:
+        n, t = by["naive", b], by["tiled", b]
+        ratio = {"b": b, "alloc_ratio": n["alloc_bytes"] / t["alloc_bytes"],
+                 "rss_ratio": n["rss_bytes"] / max(t["rss_bytes"], 1), "time_ratio": t["seconds"] / n["seconds"]}
+        ratios.append(ratio)
+        print(f"{b:>6} {ratio['alloc_ratio']:18.1f} {ratio['rss_ratio']:16.1f} {ratio['time_ratio']:17.2f}")
+    name = "contrastive" if args.tile is None else f"contrastive_tile{args.tile}"
+    path = write_json(name, {"config": {"dim": args.dim, "tile": args.tile, "temperature": TEMPERATURE,
+                                        "dtype": "float32",
+                                        "repeats": args.repeats, "device": "cpu", "gpu": None},
+                             "rows": rows, "ratios": ratios})
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
