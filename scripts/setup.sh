@@ -22,14 +22,16 @@ if [ ! -x .venv/bin/python ]; then
   command -v "$PYTHON" >/dev/null || { echo "setup: $PYTHON not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
   "$PYTHON" -m venv .venv
 fi
+# pip warns once per package about this machine's missing local indexes: keep real errors, drop that noise
+pip_install() { .venv/bin/python -m pip install -q "$@" 2> >(grep -v "^WARNING: Location 'file://" >&2); }
 stamp=.venv/.simrepro-lock.sha256
 want=$(cat requirements-lock.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing the pinned requirements into .venv (a few minutes the first time)"
-  .venv/bin/python -m pip install -q --upgrade "pip==26.3"
-  .venv/bin/python -m pip install -q -r requirements-lock.txt
-  .venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
-  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+  pip_install --upgrade "pip==26.3"
+  pip_install -r requirements-lock.txt
+  pip_install --no-deps -r requirements-nodeps.txt
+  pip_install --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
 fi
 
