@@ -50,6 +50,7 @@ def test_components_multiply_to_ssim_and_identity():
     a, b = _pair((30, 30), seed=3)
     m = ssim_maps(a, b)
     torch.testing.assert_close(m["l"] * m["c"] * m["s"], m["ssim"], rtol=1e-10, atol=1e-12)
+    assert float(ssim(a, b)) == pytest.approx(float(m["ssim"].mean()), abs=1e-15)
     assert float(ssim(a, a)) == pytest.approx(1.0, abs=1e-12)
     assert float(ssim(a, 1 - a)) < 0                       # anti-correlated structure
 

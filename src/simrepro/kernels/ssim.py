@@ -79,10 +79,39 @@ def _check(x: torch.Tensor, y: torch.Tensor, window: str, win_size: int, data_ra
 
 
 def _filter(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Separable 'valid' filtering of (N, C, H, W) with the 1-D window w along H then W, channel by channel."""
-    c, k = z.shape[1], w.numel()
-    z = F.conv2d(z, w.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
-    return F.conv2d(z, w.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
+    """Separable 'valid' filtering of (N, C, H, W) with the 1-D window w along H then W, channel by channel.
+    Channels are folded into the batch for a single-channel convolution: grouped (depthwise) float64
+    convolutions take a slow generic path on CPU."""
+    n, c, h, wd = z.shape
+    k = w.numel()
+    z = F.conv2d(z.reshape(n * c, 1, h, wd), w.view(1, 1, k, 1))
+    z = F.conv2d(z, w.view(1, 1, 1, k))
+    return z.reshape(n, c, z.shape[-2], z.shape[-1])
+
+
+def _ssim_core(x, y, data_range: float, window: str, sigma: float, win_size: int | None, k1: float, k2: float,
+               sample_covariance: bool, components: bool) -> dict[str, torch.Tensor]:
+    xt, yt = _as_images(x, "x"), _as_images(y, "y")
+    win_size = win_size or (_gaussian_win_size(sigma) if window == "gaussian" else 7)
+    _check(xt, yt, window, win_size, data_range)
+    work = xt.dtype if (xt.is_cuda and xt.dtype == torch.float32) else torch.float64
+    xt, yt = xt.to(work), yt.to(device=xt.device, dtype=work)
+    w = _window_1d(window, win_size, sigma, work, xt.device)
+    # one filtering pass over the five moments: E[x], E[y], E[x²], E[y²], E[xy]
+    mu_x, mu_y, ex2, ey2, exy = _filter(torch.cat([xt, yt, xt * xt, yt * yt, xt * yt], dim=1), w).chunk(5, dim=1)
+    norm = win_size ** 2 / (win_size ** 2 - 1) if sample_covariance and win_size > 1 else 1.0
+    var_x = norm * (ex2 - mu_x * mu_x)
+    var_y = norm * (ey2 - mu_y * mu_y)
+    cov = norm * (exy - mu_x * mu_y)
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    lum = (2 * mu_x * mu_y + c1) / (mu_x ** 2 + mu_y ** 2 + c1)
+    maps = {"ssim": lum * (2 * cov + c2) / (var_x + var_y + c2)}
+    if components:
+        c3 = c2 / 2
+        sd_x, sd_y = var_x.clamp_min(0).sqrt(), var_y.clamp_min(0).sqrt()
+        maps.update(l=lum, c=(2 * sd_x * sd_y + c2) / (var_x + var_y + c2), s=(cov + c3) / (sd_x * sd_y + c3),
+                    mu_x=mu_x, mu_y=mu_y, var_x=var_x, var_y=var_y, cov=cov)
+    return maps
 
 
 def ssim_maps(x, y, *, data_range: float = 1.0, window: str = "gaussian", sigma: float = 1.5,
@@ -94,35 +123,17 @@ def ssim_maps(x, y, *, data_range: float = 1.0, window: str = "gaussian", sigma:
     x, y: images of equal shape (H, W), (C, H, W) or (N, C, H, W) on the pixel scale ``data_range``.
     ``win_size`` defaults to 11 for the Gaussian window (σ = 1.5) and 7 for the uniform one.
     """
-    xt, yt = _as_images(x, "x"), _as_images(y, "y")
-    win_size = win_size or (_gaussian_win_size(sigma) if window == "gaussian" else 7)
-    _check(xt, yt, window, win_size, data_range)
-    work = xt.dtype if (xt.is_cuda and xt.dtype == torch.float32) else torch.float64
-    xt, yt = xt.to(work), yt.to(device=xt.device, dtype=work)
-    w = _window_1d(window, win_size, sigma, work, xt.device)
-    mu_x, mu_y = _filter(xt, w), _filter(yt, w)
-    norm = win_size ** 2 / (win_size ** 2 - 1) if sample_covariance and win_size > 1 else 1.0
-    var_x = norm * (_filter(xt * xt, w) - mu_x * mu_x)
-    var_y = norm * (_filter(yt * yt, w) - mu_y * mu_y)
-    cov = norm * (_filter(xt * yt, w) - mu_x * mu_y)
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    c3 = c2 / 2
-    lum = (2 * mu_x * mu_y + c1) / (mu_x ** 2 + mu_y ** 2 + c1)
-    ssim = lum * (2 * cov + c2) / (var_x + var_y + c2)
-    sd_x, sd_y = var_x.clamp_min(0).sqrt(), var_y.clamp_min(0).sqrt()
-    con = (2 * sd_x * sd_y + c2) / (var_x + var_y + c2)
-    struct = (cov + c3) / (sd_x * sd_y + c3)
-    return {"ssim": ssim, "l": lum, "c": con, "s": struct, "mu_x": mu_x, "mu_y": mu_y, "var_x": var_x,
-            "var_y": var_y, "cov": cov}
+    return _ssim_core(x, y, data_range, window, sigma, win_size, k1, k2, sample_covariance, components=True)
 
 
-def ssim(x, y, **kwargs) -> torch.Tensor:
+def ssim(x, y, *, data_range: float = 1.0, window: str = "gaussian", sigma: float = 1.5,
+         win_size: int | None = None, k1: float = 0.01, k2: float = 0.03,
+         sample_covariance: bool = False) -> torch.Tensor:
     """Mean SSIM per image, shape (N,) (a 0-d tensor for a single (H, W) or (C, H, W) image); channels are
-    averaged, as scikit-image does with ``channel_axis``. Keyword arguments as :func:`ssim_maps`."""
-    maps = ssim_maps(x, y, **kwargs)["ssim"]
-    out = maps.mean(dim=(1, 2, 3))
-    single = (x.ndim if hasattr(x, "ndim") else 4) < 4
-    return out[0] if single else out
+    averaged, as scikit-image does with ``channel_axis``. Arguments as :func:`ssim_maps`."""
+    maps = _ssim_core(x, y, data_range, window, sigma, win_size, k1, k2, sample_covariance, components=False)
+    out = maps["ssim"].mean(dim=(1, 2, 3))
+    return out[0] if x.ndim < 4 else out
 
 
 def ssim_reference(x: np.ndarray, y: np.ndarray, *, data_range: float = 1.0, window: str = "gaussian",
