@@ -1,0 +1,1 @@
+"""Small torch models that notebooks train (one module per model family)."""
