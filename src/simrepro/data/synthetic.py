@@ -67,3 +67,66 @@ def clustered_interactions(n_users: int = 2000, n_items: int = 200, n_clusters: 
         prob = 1.0 - np.exp(-rate)
         X[users] = (rng.random((len(users), n_items)) < prob[None, :]).astype(np.float64)
     return ClusteredInteractions(X=X, item_cluster=item_cluster, user_cluster=user_cluster, item_popularity=pop)
+
+
+@dataclass(frozen=True)
+class SummaryClusters:
+    """Multi-document clusters of sentences around a hidden central statement, with the statement as reference.
+
+    clusters[c][d] is the list of sentences (strings) of document d of cluster c; references[c] is the central
+    statement of cluster c (not itself among the sentences: an abstract, like a human model summary);
+    salience[c][d][s] ∈ [0, 1] is the share of the central statement's words that sentence s carries."""
+
+    clusters: list[list[list[str]]]
+    references: list[str]
+    salience: list[list[list[float]]]
+
+
+def planted_summary_clusters(n_clusters: int = 10, docs_per_cluster: int = 8, sentences_per_doc: int = 10, *,
+                             topic_words: int = 40, central_len: int = 10, background_words: int = 2000,
+                             p_paraphrase: float = 0.3, keep: float = 0.5, seed: int = 0) -> SummaryClusters:
+    """Each cluster c has a topic vocabulary T_c ("c3t17"…) and a central statement of ``central_len`` distinct
+    words of T_c. Every sentence mixes 4–10 background words (Zipf-distributed over ``background_words``
+    "b…" words, shared by all clusters) with either, with probability ``p_paraphrase``, a *paraphrase* (each
+    central word kept with probability ``keep``, at least one, plus 0–2 other topic words) or an *elaboration*
+    (2–6 topic words of T_c drawn uniformly, central ones included); word order is shuffled. The ground-truth
+    salience of a sentence is the share of central words it contains."""
+    _check_positive_ints(n_clusters=n_clusters, docs_per_cluster=docs_per_cluster,
+                         sentences_per_doc=sentences_per_doc, topic_words=topic_words, central_len=central_len,
+                         background_words=background_words)
+    if central_len > topic_words:
+        raise ValueError(f"central_len ({central_len}) cannot exceed topic_words ({topic_words})")
+    _check_probability("p_paraphrase", p_paraphrase)
+    _check_probability("keep", keep)
+    rng = np.random.default_rng(seed)
+    bg = np.array([f"b{j}" for j in range(background_words)])
+    zipf = 1.0 / np.arange(1, background_words + 1)
+    zipf /= zipf.sum()
+    clusters, references, salience = [], [], []
+    for c in range(n_clusters):
+        topic = np.array([f"c{c}t{j}" for j in range(topic_words)])
+        central_idx = rng.choice(topic_words, size=central_len, replace=False)
+        central = set(topic[central_idx])
+        others = np.setdiff1d(np.arange(topic_words), central_idx)
+        references.append(" ".join(topic[central_idx]))
+        docs, sal = [], []
+        for _ in range(docs_per_cluster):
+            sents, s_sal = [], []
+            for _ in range(sentences_per_doc):
+                if rng.random() < p_paraphrase:
+                    kept = central_idx[rng.random(central_len) < keep]
+                    if kept.size == 0:
+                        kept = central_idx[rng.integers(central_len, size=1)]
+                    extra = rng.choice(others, size=min(len(others), int(rng.integers(0, 3))), replace=False)
+                    words = list(topic[kept]) + list(topic[extra])
+                else:
+                    words = list(topic[rng.choice(topic_words, size=int(rng.integers(2, 7)), replace=False)])
+                words += list(rng.choice(bg, size=int(rng.integers(4, 11)), p=zipf))
+                rng.shuffle(words)
+                sents.append(" ".join(words))
+                s_sal.append(len(central & set(words)) / central_len)
+            docs.append(sents)
+            sal.append(s_sal)
+        clusters.append(docs)
+        salience.append(sal)
+    return SummaryClusters(clusters=clusters, references=references, salience=salience)
