@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from simrepro.data.synthetic import clustered_interactions
+from simrepro.data.synthetic import clustered_interactions, planted_summary_clusters
 
 
 def test_clustered_interactions_shapes_and_determinism():
@@ -44,3 +44,27 @@ def test_clustered_interactions_follow_the_documented_probabilities():
 def test_clustered_interactions_rejects_bad_arguments(kw, msg):
     with pytest.raises(ValueError, match=msg):
         clustered_interactions(**kw)
+
+
+def test_planted_summary_clusters_ground_truth():
+    d = planted_summary_clusters(3, 4, 5, topic_words=12, central_len=6, background_words=50, seed=1)
+    again = planted_summary_clusters(3, 4, 5, topic_words=12, central_len=6, background_words=50, seed=1)
+    assert d == again
+    assert len(d.clusters) == 3 and all(len(c) == 4 and all(len(doc) == 5 for doc in c) for c in d.clusters)
+    for c, (cluster, ref) in enumerate(zip(d.clusters, d.references)):
+        central = set(ref.split())
+        assert len(central) == 6 and all(w.startswith(f"c{c}t") for w in central)
+        for doc, sal in zip(cluster, d.salience[c]):
+            for sent, s in zip(doc, sal):
+                words = set(sent.split())
+                assert s == len(central & words) / 6                       # salience as documented
+                assert all(w.startswith(f"c{c}t") or w.startswith("b") for w in words)
+    flat = [s for c in d.clusters for doc in c for s in doc]
+    assert not set(d.references) & set(flat)                                # the reference is an abstract
+
+
+def test_planted_summary_clusters_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="central_len"):
+        planted_summary_clusters(topic_words=5, central_len=6)
+    with pytest.raises(ValueError, match="keep"):
+        planted_summary_clusters(keep=-0.1)
