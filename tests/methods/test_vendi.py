@@ -198,6 +198,9 @@ def test_pixel_vectors_and_pixel_score():
     (lambda: vendi.score(np.eye(3), "l2"), ValueError, "distance"),
     (lambda: vendi.score([1, 2], 3), TypeError, "callable"),
     (lambda: vendi.ngram_vendi_score([]), ValueError, "empty"),
+    (lambda: vendi.pixel_vectors(np.zeros((0, 28, 28), np.uint8)), ValueError, "non-empty"),
+    (lambda: vendi.score([], "cosine"), ValueError, "2-D"),
+    (lambda: vendi.score(np.zeros((0, 3)), "cosine"), ValueError, "empty"),
 ])
 def test_bad_input_raises_a_clear_error(call, exc, match):
     with pytest.raises(exc, match=match):

@@ -120,8 +120,7 @@ def score(samples, k: Callable | str, q: float | str = 1.0, *, normalize: bool =
         if k not in _SIMILARITIES:
             raise ValueError(f"k={k!r}: expected a callable or one of {', '.join(_SIMILARITIES)} "
                              f"('l2' is a distance, not a similarity)")
-        X = as_matrix(np.asarray(samples) if not isinstance(samples, torch.Tensor) else samples, "samples",
-                      allow_empty=False)
+        X = samples if isinstance(samples, torch.Tensor) else np.asarray(samples)
         return score_K(pairwise_similarity(X, metric=k, gamma=gamma), q, normalize=normalize)
     if not callable(k):
         raise TypeError(f"k must be a callable k(a, b) or a metric name, got {type(k).__name__}")
@@ -139,11 +138,10 @@ def pixel_vectors(images, size: int | None = 32) -> np.ndarray:
     from PIL import Image
 
     imgs = np.asarray(images)
-    if imgs.ndim != 3 or imgs.dtype != np.uint8:
-        raise ValueError(f"images: expected an (n, h, w) uint8 array, got shape {imgs.shape} dtype {imgs.dtype}")
+    if imgs.ndim != 3 or imgs.dtype != np.uint8 or len(imgs) == 0:
+        raise ValueError(f"images: expected a non-empty (n, h, w) uint8 array, got shape {imgs.shape} dtype {imgs.dtype}")
     if size is not None:
-        imgs = np.stack([np.asarray(Image.fromarray(im).resize((size, size))) for im in imgs]) if len(imgs) else \
-            np.zeros((0, size, size), np.uint8)
+        imgs = np.stack([np.asarray(Image.fromarray(im).resize((size, size))) for im in imgs])
     return imgs.reshape(len(imgs), -1).astype(np.float64)
 
 
