@@ -164,23 +164,34 @@ def topk_search(queries, database, k: int, metric: str = "dot", *, block_size=No
     """
     k = _check_args(metric, k, device)
     q, y = _validated(queries, database, metric)
+    D, I = search_validated(q, y, k, metric, block_size=block_size, device=device)
+    return _as_output(D, I, queries)
+
+
+def search_validated(q: torch.Tensor, y: torch.Tensor, k: int, metric: str, *, block_size=None,
+                     device: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+    """``topk_search``'s compute core for already validated tensors (same dtype; cosine rows normalised).
+
+    For callers inside ``simrepro.kernels`` that search many times with inputs they checked once (k-means).
+    """
     nq, nb = q.shape[0], y.shape[0]
     if nq == 0 or nb == 0:
-        D, I = _empty_result(nq, k, metric, q.dtype)
+        return _empty_result(nq, k, metric, q.dtype, q.device)
+    dev = _resolve_device(device, q)
+    q, y = q.to(dev), y.to(dev)
+    if dev.type == "cuda" and q.dtype == torch.float32 and block_size is None and k <= _triton_max_k():
+        from simrepro.kernels.triton.topk import triton_topk_scores
+        alpha, bias = _score_terms(y, metric)
+        s, i = triton_topk_scores(q * alpha, y, bias, min(k, nb))
     else:
-        dev = _resolve_device(device, q)
-        q, y = q.to(dev), y.to(dev)
-        if dev.type == "cuda" and q.dtype == torch.float32 and block_size is None:
-            from simrepro.kernels.triton.topk import triton_topk_scores, TRITON_MAX_K
-            if k <= TRITON_MAX_K:
-                alpha, bias = _score_terms(y, metric)
-                s, i = triton_topk_scores(q * alpha, y, bias, min(k, nb))
-                D, I = _scores_to_distances(s, i, q, metric, k)
-                return _as_output(D, I, queries)
         qb, db = _parse_blocks(block_size, nb, q.element_size())
         s, i = _blocked_topk_scores(q, y, k, metric, qb, db)
-        D, I = _scores_to_distances(s, i, q, metric, k)
-    return _as_output(D, I, queries)
+    return _scores_to_distances(s, i, q, metric, k)
+
+
+def _triton_max_k() -> int:
+    from simrepro.kernels.triton.topk import TRITON_MAX_K
+    return TRITON_MAX_K
 
 
 def _as_output(D: torch.Tensor, I: torch.Tensor, original):
