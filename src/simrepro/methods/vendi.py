@@ -7,7 +7,7 @@ AISTATS 2024 (the order-q family). For n items with a PSD similarity k, k(x, x) 
 
 where λ(K/n) are the eigenvalues of K/n (they sum to tr K / n = 1) and H_q is the Rényi entropy of order q
 (``simrepro.kernels.spectral``). q = 1 is the original Vendi Score, exp of the von Neumann entropy of K/n;
-q = 0 gives rank K; q = ∞ gives 1/λ_max. 1 ≤ VS_q ≤ n; VS_q is non-increasing in q; small q weighs rare
+q = 0 gives rank K; q = ∞ gives 1 / λ_max(K/n). 1 ≤ VS_q ≤ n; VS_q is non-increasing in q; small q weighs rare
 items more, large q the dominant ones. With K block-diagonal of all-ones blocks (identical items within a
 class, orthogonal across) the eigenvalues of K/n are the class proportions and VS_q is the Hill number.
 
