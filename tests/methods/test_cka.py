@@ -18,11 +18,13 @@ def _x(n=37, p=11, seed=0):
     return np.random.default_rng(seed).standard_normal((n, p))
 
 
-def rv_coefficient(x, y):
-    """Robert & Escoufier (1976): tr(S_xy S_yx) / √(tr(S_xx²) tr(S_yy²)) with covariance blocks."""
+def rv_by_entries(x, y):
+    """RV coefficient as sums over covariance entries: Σ_ij cov(xᵢ, yⱼ)² / √(Σ cov(xᵢ, xⱼ)² Σ cov(yᵢ, yⱼ)²)."""
     xc, yc = x - x.mean(0), y - y.mean(0)
-    sxy, sxx, syy = xc.T @ yc, xc.T @ xc, yc.T @ yc
-    return np.trace(sxy @ sxy.T) / np.sqrt(np.trace(sxx @ sxx) * np.trace(syy @ syy))
+    cross = sum(np.dot(xc[:, i], yc[:, j]) ** 2 for i in range(x.shape[1]) for j in range(y.shape[1]))
+    sx = sum(np.dot(xc[:, i], xc[:, j]) ** 2 for i in range(x.shape[1]) for j in range(x.shape[1]))
+    sy = sum(np.dot(yc[:, i], yc[:, j]) ** 2 for i in range(y.shape[1]) for j in range(y.shape[1]))
+    return cross / np.sqrt(sx * sy)
 
 
 def hsic_u_by_tuples(k, l):
@@ -38,7 +40,8 @@ def hsic_u_by_tuples(k, l):
 def test_linear_cka_equals_rv_coefficient_and_feature_route():
     x, y = _x(41, 7, 1), _x(41, 13, 2)
     y[:, :7] += 0.5 * x                      # make them related
-    ref = rv_coefficient(x, y)
+    ref = rv_by_entries(x, y)
+    assert abs(m.rv_coefficient(x, y) - ref) < 1e-12
     print("rv", ref, "gram", m.linear_cka(x, y), "features", m.linear_cka_features(x, y))
     assert abs(m.linear_cka(x, y) - ref) < 1e-12
     assert abs(m.linear_cka_features(x, y) - ref) < 1e-12
@@ -138,11 +141,17 @@ def test_linear_regression_r2_equals_least_squares_fit_and_pwcca_identity():
     r2 = 1 - np.sum((xc - yc @ b) ** 2) / np.sum(xc ** 2)
     assert abs(m.linear_regression_r2(x, y) - r2) < 1e-10
     # App. C.3: PWCCA with squared weights and squared ρ recovers R²_LR
-    a, bb = m.Prepared.from_matrix(x), m.Prepared.from_matrix(y)
-    rho, w = m._canonical(a.u, bb.u)
-    alpha2 = ((a.u @ w).T @ a.xc) ** 2
+    qx, qy = np.linalg.qr(xc)[0], np.linalg.qr(yc)[0]
+    w, rho, _ = np.linalg.svd(qx.T @ qy)
+    h = qx @ w                                               # canonical variables of X (unit columns)
+    alpha2 = (h.T @ xc) ** 2
     assert abs(alpha2.sum(1) @ rho ** 2 / alpha2.sum() - r2) < 1e-10
-    assert 0 < m.pwcca(x, y) <= 1
+    # PWCCA from its definition (eq. 9) with a QR basis and X's explicit columns
+    alpha = np.abs(h.T @ xc).sum(1)
+    pw = alpha @ rho / alpha.sum()
+    print("pwcca definition", pw, "ours", m.pwcca(x, y), "reverse", m.pwcca(y, x))
+    assert abs(m.pwcca(x, y) - pw) < 1e-10
+    assert abs(m.pwcca(y, x) - pw) > 1e-4                    # asymmetric
 
 
 def test_svcca_keeps_the_top_variance_subspace():
@@ -198,4 +207,20 @@ def test_mismatched_examples_and_unknown_options():
     with pytest.raises(ValueError, match="median distance"):
         m.gram_rbf(np.zeros((6, 2)))
     with pytest.raises(ValueError, match="unknown index"):
-        m.cross_similarity([], [], "procrustes")
+        m.cross_similarities([], [], ("procrustes",))
+
+
+def test_cross_similarities_match_the_public_indices():
+    x, y = _x(40, 6, 21), _x(40, 9, 22)
+    y[:, :6] += 0.8 * x
+    s = m.cross_similarities(m.prepare_layers([x]), m.prepare_layers([y]))
+    expect = {
+        "cca_rho": m.cca_similarity(x, y), "cca_r2": m.cca_similarity(x, y, statistic="r2"),
+        "svcca_rho": m.svcca(x, y), "svcca_r2": m.svcca(x, y, statistic="r2"),
+        "pwcca": m.pwcca(x, y) + m.pwcca(y, x),
+        "linear_regression": m.linear_regression_r2(x, y) + m.linear_regression_r2(y, x),
+        "linear_hsic": m.hsic(m.gram_linear(x), m.gram_linear(y)),
+        "cka_linear": m.linear_cka(x, y), "cka_rbf_0.4": m.rbf_cka(x, y, threshold=0.4),
+    }
+    for name, value in expect.items():
+        assert abs(s[name][0, 0] - value) < 1e-10, name

@@ -160,23 +160,25 @@ def cka(k, l, *, debiased: bool = False) -> float:
 class Prepared:
     """One representation (n, p), prepared once for many comparisons.
 
-    ``xc`` centred columns; ``u`` (n, r) orthonormal basis of its column space and ``s`` (r,) the singular
-    values (descending, rank-truncated); Gram matrices are built lazily per kernel and cached."""
+    ``xc`` centred columns = u diag(s) vtᵀ, its thin SVD truncated at the numerical rank r: ``u`` (n, r) an
+    orthonormal basis of the column space, ``s`` (r,) descending, ``vt`` (r, p). Gram matrices are built
+    lazily per kernel and cached."""
     xc: np.ndarray
     u: np.ndarray
     s: np.ndarray
+    vt: np.ndarray
     _grams: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_matrix(cls, x, name: str = "x") -> "Prepared":
         xc = center_columns(_as_examples(x, name))
-        u, s, _ = np.linalg.svd(xc, full_matrices=False)
+        u, s, vt = np.linalg.svd(xc, full_matrices=False)
         tol = (s[0] if s.size else 0.0) * max(xc.shape) * np.finfo(np.float64).eps
         r = int(np.sum(s > tol))
         if r == 0:
             raise ValueError(f"{name}: every feature is constant across examples (rank 0 after centring); "
                              "similarity is undefined")
-        return cls(xc=xc, u=u[:, :r], s=s[:r])
+        return cls(xc=xc, u=u[:, :r], s=s[:r], vt=vt[:r])
 
     @property
     def n(self) -> int:
@@ -215,7 +217,34 @@ def _prepare_pair(x, y) -> tuple[Prepared, Prepared]:
     return a, b
 
 
-# --- cores on prepared representations -------------------------------------------------------------
+# --- cores on a prepared pair ----------------------------------------------------------------------
+
+class _Pair:
+    """Two prepared representations and the decompositions shared by several indices, computed once:
+    Q_Xᵀ Q_Y = W diag(ρ) Zᵀ (App. C.2), for the full bases and for SVCCA's truncated ones."""
+
+    def __init__(self, a: Prepared, b: Prepared, svcca_threshold: float = 0.99):
+        self.a, self.b, self.svcca_threshold = a, b, svcca_threshold
+        self._svd: dict = {}
+
+    def canonical(self, truncated: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(M, ρ, W, Z): M = Q_Xᵀ Q_Y and its SVD; ρ clipped to [0, 1]."""
+        if truncated not in self._svd:
+            if truncated:
+                ua, ub = (p.top_variance_basis(self.svcca_threshold) for p in (self.a, self.b))
+            else:
+                ua, ub = self.a.u, self.b.u
+            m = ua.T @ ub
+            w, rho, zt = np.linalg.svd(m, full_matrices=False)
+            self._svd[truncated] = (m, np.clip(rho, 0.0, 1.0), w, zt.T)
+        return self._svd[truncated]
+
+    def reversed(self) -> "_Pair":
+        """The same pair seen from Y: M ↦ Mᵀ, W ↔ Z (no new decomposition)."""
+        r = _Pair(self.b, self.a, self.svcca_threshold)
+        r._svd = {k: (m.T, rho, z, w) for k, (m, rho, w, z) in self._svd.items()}
+        return r
+
 
 def _cka_prepared(a: Prepared, b: Prepared, kernel: str, threshold: float, debiased: bool) -> float:
     if debiased:
@@ -227,12 +256,6 @@ def _cka_prepared(a: Prepared, b: Prepared, kernel: str, threshold: float, debia
     return _normalise(_hsic_biased(kc, lc), _hsic_biased(kc, kc), _hsic_biased(lc, lc))
 
 
-def _canonical(ux: np.ndarray, uy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ρ (c,) = singular values of Q_Xᵀ Q_Y, c = min(r_x, r_y), and the left singular vectors (r_x, c)."""
-    w, rho, _ = np.linalg.svd(ux.T @ uy, full_matrices=False)
-    return np.clip(rho, 0.0, 1.0), w
-
-
 def _summarise(rho: np.ndarray, statistic: str) -> float:
     if statistic == "mean_rho":
         return float(rho.mean())
@@ -241,16 +264,18 @@ def _summarise(rho: np.ndarray, statistic: str) -> float:
     raise ValueError(f"unknown CCA statistic {statistic!r}; expected one of {', '.join(CCA_STATISTICS)}")
 
 
-def _pwcca_prepared(a: Prepared, b: Prepared) -> float:
-    rho, w = _canonical(a.u, b.u)
-    h = a.u @ w                                  # (n, c): canonical variables of X, unit norm
-    alpha = np.abs(h.T @ a.xc).sum(axis=1)       # αᵢ = Σⱼ |⟨hᵢ, xⱼ⟩|
+def _pwcca_pair(pair: _Pair) -> float:
+    """αᵢ = Σⱼ |⟨hᵢ, xⱼ⟩| with H = Q_X W; since X = Q_X diag(s) Vᵀ, Hᵀ X = Wᵀ diag(s) Vᵀ."""
+    _, rho, w, _ = pair.canonical()
+    alpha = np.abs((w.T * pair.a.s) @ pair.a.vt).sum(axis=1)
     return float(alpha @ rho / alpha.sum())
 
 
-def _linreg_prepared(a: Prepared, b: Prepared) -> float:
-    """R²_LR of fitting X (a) from Y (b): ‖Q_Yᵀ X‖²_F / ‖X‖²_F."""
-    return float(np.sum((b.u.T @ a.xc) ** 2) / np.sum(a.xc ** 2))
+def _linreg_pair(pair: _Pair) -> float:
+    """R²_LR of fitting X from Y: ‖Q_Yᵀ X‖²_F/‖X‖²_F = Σᵢ sᵢ² Σⱼ Mᵢⱼ² / Σᵢ sᵢ² (X = Q_X diag(s) Vᵀ, M = Q_XᵀQ_Y)."""
+    m = pair.canonical()[0]
+    s2 = pair.a.s ** 2
+    return float(s2 @ np.sum(m ** 2, axis=1) / s2.sum())
 
 
 # --- public indices: validate, prepare, compute ------------------------------------------------------
@@ -271,6 +296,16 @@ def linear_cka_features(x, y) -> float:
     return _normalise(float(np.linalg.norm(yc.T @ xc) ** 2), self_x ** 2, self_y ** 2)
 
 
+def rv_coefficient(x, y) -> float:
+    """RV coefficient (Robert & Escoufier, 1976) from covariance blocks: tr(S_xy S_yx)/√(tr(S_xx²) tr(S_yy²)).
+    Equal to linear CKA (Sec. 3); kept in its classical form as an independent check."""
+    x, y = _as_examples(x, "x"), _as_examples(y, "y")
+    _check_pair(x, y)
+    xc, yc = center_columns(x), center_columns(y)
+    sxy, sxx, syy = xc.T @ yc, xc.T @ xc, yc.T @ yc
+    return _normalise(float(np.trace(sxy @ sxy.T)), float(np.trace(sxx @ sxx)), float(np.trace(syy @ syy)))
+
+
 def rbf_cka(x, y, *, threshold: float = 1.0, debiased: bool = False) -> float:
     """RBF CKA with σ = ``threshold`` × median pairwise distance, computed separately in x and in y."""
     a, b = _prepare_pair(x, y)
@@ -279,8 +314,7 @@ def rbf_cka(x, y, *, threshold: float = 1.0, debiased: bool = False) -> float:
 
 def canonical_correlations(x, y) -> np.ndarray:
     """Canonical correlations ρ₁ ≥ … ≥ ρ_c ∈ [0, 1], c = min(rank X_c, rank Y_c) (eq. 6; App. C.2)."""
-    a, b = _prepare_pair(x, y)
-    return _canonical(a.u, b.u)[0]
+    return _Pair(*_prepare_pair(x, y)).canonical()[1]
 
 
 def cca_similarity(x, y, *, statistic: str = "mean_rho") -> float:
@@ -291,41 +325,38 @@ def cca_similarity(x, y, *, statistic: str = "mean_rho") -> float:
 def svcca(x, y, *, threshold: float = 0.99, statistic: str = "mean_rho") -> float:
     """SVCCA (Raghu et al., 2017): CCA between the top singular subspaces explaining ``threshold`` of the
     variance of each representation; summarised as ρ̄ or R²."""
-    a, b = _prepare_pair(x, y)
-    rho, _ = _canonical(a.top_variance_basis(threshold), b.top_variance_basis(threshold))
-    return _summarise(rho, statistic)
+    pair = _Pair(*_prepare_pair(x, y), svcca_threshold=threshold)
+    return _summarise(pair.canonical(truncated=True)[1], statistic)
 
 
 def pwcca(x, y) -> float:
     """Projection-weighted CCA (Morcos et al., 2018; eq. 9): ρ weighted by how much of X's columns each
     canonical variable of X accounts for. Asymmetric: pwcca(x, y) ≠ pwcca(y, x) in general."""
-    return _pwcca_prepared(*_prepare_pair(x, y))
+    return _pwcca_pair(_Pair(*_prepare_pair(x, y)))
 
 
 def linear_regression_r2(x, y) -> float:
     """R²_LR (eq. 5): fraction of the variance of X explained by a least-squares fit from Y. Asymmetric."""
-    return _linreg_prepared(*_prepare_pair(x, y))
+    return _linreg_pair(_Pair(*_prepare_pair(x, y)))
 
 
 # --- the layer-identification sanity check (Sec. 6.1, Table 2) ---------------------------------------
 
 def _rbf_index(threshold):
-    return lambda a, b: _cka_prepared(a, b, "rbf", threshold, False)
+    return lambda pair: _cka_prepared(pair.a, pair.b, "rbf", threshold, False)
 
 
-# name → (core on prepared representations, symmetric?). Asymmetric indices are symmetrised S + Sᵀ as in
-# Table 2's caption.
+# name → (core on a prepared pair, symmetric?). Asymmetric indices are symmetrised s(X, Y) + s(Y, X) as in
+# Table 2's caption. SVCCA keeps 0.99 of the variance (Table 2's caption, after Raghu et al. 2017).
 SIMILARITY_INDICES = {
-    "cca_rho": (lambda a, b: _summarise(_canonical(a.u, b.u)[0], "mean_rho"), True),
-    "cca_r2": (lambda a, b: _summarise(_canonical(a.u, b.u)[0], "r2"), True),
-    "svcca_rho": (lambda a, b: _summarise(_canonical(a.top_variance_basis(0.99),
-                                                     b.top_variance_basis(0.99))[0], "mean_rho"), True),
-    "svcca_r2": (lambda a, b: _summarise(_canonical(a.top_variance_basis(0.99),
-                                                    b.top_variance_basis(0.99))[0], "r2"), True),
-    "pwcca": (_pwcca_prepared, False),
-    "linear_regression": (_linreg_prepared, False),
-    "linear_hsic": (lambda a, b: _hsic_biased(a.centered_gram(), b.centered_gram()), True),
-    "cka_linear": (lambda a, b: _cka_prepared(a, b, "linear", 1.0, False), True),
+    "cca_rho": (lambda pair: _summarise(pair.canonical()[1], "mean_rho"), True),
+    "cca_r2": (lambda pair: _summarise(pair.canonical()[1], "r2"), True),
+    "svcca_rho": (lambda pair: _summarise(pair.canonical(truncated=True)[1], "mean_rho"), True),
+    "svcca_r2": (lambda pair: _summarise(pair.canonical(truncated=True)[1], "r2"), True),
+    "pwcca": (_pwcca_pair, False),
+    "linear_regression": (_linreg_pair, False),
+    "linear_hsic": (lambda pair: _hsic_biased(pair.a.centered_gram(), pair.b.centered_gram()), True),
+    "cka_linear": (lambda pair: _cka_prepared(pair.a, pair.b, "linear", 1.0, False), True),
     "cka_rbf_0.2": (_rbf_index(0.2), True),
     "cka_rbf_0.4": (_rbf_index(0.4), True),
     "cka_rbf_0.8": (_rbf_index(0.8), True),
@@ -340,16 +371,22 @@ def prepare_layers(layers) -> list[Prepared]:
     return prepared
 
 
-def cross_similarity(layers_a: list[Prepared], layers_b: list[Prepared], index: str) -> np.ndarray:
-    """S (L_a, L_b) with S[i, j] = s(layer i of net A, layer j of net B); asymmetric s gives s(Aᵢ,Bⱼ)+s(Bⱼ,Aᵢ)."""
-    if index not in SIMILARITY_INDICES:
-        raise ValueError(f"unknown index {index!r}; expected one of {', '.join(SIMILARITY_INDICES)}")
-    core, symmetric = SIMILARITY_INDICES[index]
-    s = np.empty((len(layers_a), len(layers_b)))
+def cross_similarities(layers_a: list[Prepared], layers_b: list[Prepared],
+                       indices=tuple(SIMILARITY_INDICES)) -> dict[str, np.ndarray]:
+    """{index: S (L_a, L_b)} with S[i, j] = s(layer i of net A, layer j of net B); an asymmetric s gives
+    s(Aᵢ, Bⱼ) + s(Bⱼ, Aᵢ). Each layer pair's canonical decomposition is computed once for all indices."""
+    unknown = [i for i in indices if i not in SIMILARITY_INDICES]
+    if unknown:
+        raise ValueError(f"unknown index {unknown[0]!r}; expected one of {', '.join(SIMILARITY_INDICES)}")
+    out = {index: np.empty((len(layers_a), len(layers_b))) for index in indices}
     for i, a in enumerate(layers_a):
         for j, b in enumerate(layers_b):
-            s[i, j] = core(a, b) if symmetric else core(a, b) + core(b, a)
-    return s
+            pair = _Pair(a, b)
+            for index in indices:
+                core, symmetric = SIMILARITY_INDICES[index]
+                value = core(pair)
+                out[index][i, j] = value if symmetric else value + core(pair.reversed())
+    return out
 
 
 def identification_accuracy(s) -> float:
@@ -378,14 +415,12 @@ def layer_identification(nets, indices=tuple(SIMILARITY_INDICES)) -> tuple[dict,
     depth = {len(p) for p in prepared}
     if len(depth) != 1:
         raise ValueError(f"all networks must have the same number of layers, got {sorted(depth)}")
-    accuracy, mean_similarity = {}, {}
-    for index in indices:
-        accs, sims = [], []
-        for a in range(len(prepared)):
-            for b in range(a + 1, len(prepared)):
-                s = cross_similarity(prepared[a], prepared[b], index)   # S for (A, B); Sᵀ for (B, A)
-                accs += [identification_accuracy(s), identification_accuracy(s.T)]
-                sims += [s, s.T]
-        accuracy[index] = float(np.mean(accs))
-        mean_similarity[index] = np.mean(sims, axis=0)
-    return accuracy, mean_similarity
+    accs = {index: [] for index in indices}
+    sims = {index: [] for index in indices}
+    for a in range(len(prepared)):
+        for b in range(a + 1, len(prepared)):
+            for index, s in cross_similarities(prepared[a], prepared[b], indices).items():
+                accs[index] += [identification_accuracy(s), identification_accuracy(s.T)]   # (A, B) and (B, A)
+                sims[index] += [s, s.T]
+    return ({index: float(np.mean(v)) for index, v in accs.items()},
+            {index: np.mean(v, axis=0) for index, v in sims.items()})

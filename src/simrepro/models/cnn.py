@@ -57,8 +57,8 @@ class TinyCNN(nn.Module):
 
 
 def images_to_tensor(images: np.ndarray, downsample: int = 1) -> torch.Tensor:
-    """uint8 images (n, H, W) → float32 (n, 1, H/d, W/d), scaled to [0, 1], standardised by the global
-    mean and std of this batch, and average-pooled by ``downsample`` (H and W must be divisible)."""
+    """uint8 images (n, H, W) → float32 (n, 1, H/d, W/d): pixels mapped to [−1, 1] (a fixed map, so train
+    and test images are treated alike) and average-pooled by ``downsample`` (H and W must be divisible)."""
     if images.ndim != 3:
         raise ValueError(f"expected (n, H, W) grey-scale images, got shape {images.shape}")
     if downsample < 1 or images.shape[1] % downsample or images.shape[2] % downsample:
@@ -66,13 +66,13 @@ def images_to_tensor(images: np.ndarray, downsample: int = 1) -> torch.Tensor:
     x = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
     if downsample > 1:
         x = F.avg_pool2d(x, downsample)
-    return (x - x.mean()) / x.std().clamp_min(1e-6)
+    return 2.0 * x - 1.0
 
 
 def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
                      batch_size: int = 128, lr: float = 0.05, seed: int = 0) -> list[float]:
     """SGD with momentum 0.9 and a cosine learning-rate schedule on cross-entropy; mini-batches shuffled by
-    ``seed``. Returns the mean training loss of each epoch."""
+    ``seed``; BatchNorm statistics recomputed on ``x`` at the end. Returns the mean training loss per epoch."""
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"x and y must be non-empty and of equal length, got {len(x)} and {len(y)}")
     gen = torch.Generator().manual_seed(seed)
@@ -92,8 +92,27 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
             sched.step()
             total += loss.item() * len(idx)
         losses.append(total / len(x))
+    _recalibrate_batchnorm(model, x, batch_size)
     model.eval()
     return losses
+
+
+@torch.no_grad()
+def _recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int) -> None:
+    """Replace BatchNorm running statistics by their exact average over ``x`` under the final weights:
+    after a short run the exponential moving averages still remember the first, untrained steps."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None                      # cumulative average over the pass
+    model.train()
+    for i in range(0, len(x), batch_size):
+        model(x[i:i + batch_size])
+    for bn, momentum in zip(bns, momenta):
+        bn.momentum = momentum
 
 
 @torch.no_grad()
