@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH" DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
-export PYTHONHASHSEED=0
+# two xdist workers on two cores: one BLAS/OpenMP thread each, or they oversubscribe the machine
+export PYTHONHASHSEED=0 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 # In a fresh network namespace the loopback link starts down; kernels need it.
 if command -v ip >/dev/null && ip link show lo 2>/dev/null | grep -q "state DOWN" && [ "$(id -u)" = 0 ]; then
   ip link set lo up
