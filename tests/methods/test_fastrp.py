@@ -93,3 +93,18 @@ def test_tune_fastrp_returns_grid_argmax():
     assert len(grid) == 4
     top = max(grid, key=lambda t: t[2])
     assert best == {"weights": (0.0, 0.0, 1.0, top[1]), "beta": top[0], "normalize": True}
+
+
+def test_spectral_embedding_spans_top_eigenvectors():
+    A = les_miserables().A
+    E = spectral_embeddings(A, 5)
+    deg = np.asarray(A.sum(1)).ravel()
+    N = (A.toarray() / np.sqrt(deg)[:, None]) / np.sqrt(deg)[None, :]
+    lam, V = np.linalg.eigh(N)
+    top = V[:, ::-1][:, :5]
+    # each standardised column is an affine image of one top eigenvector: its centred version lies in their span
+    Ec = E - E.mean(0)
+    P = np.column_stack([top, np.ones(A.shape[0])])
+    resid = Ec - P @ np.linalg.lstsq(P, Ec, rcond=None)[0]
+    assert np.abs(resid).max() < 1e-8
+    np.testing.assert_allclose(E.std(0), 1.0)

@@ -161,7 +161,10 @@ def deepwalk_embeddings(A, dim: int = 128, *, num_walks: int = 10, walk_length: 
 
 
 def spectral_embeddings(A, dim: int = 128, *, seed: int = 0) -> np.ndarray:
-    """Top-``dim`` eigenvectors of D^{-1/2} A D^{-1/2} (Laplacian eigenmaps up to the trivial vector): (n, dim)."""
+    """Top-``dim`` eigenvectors of D^{-1/2} A D^{-1/2} (Laplacian eigenmaps up to the trivial vector): (n, dim).
+
+    Columns are standardised like FastRP's output (unit eigenvectors have entries ~1/√n, which a logistic
+    regression with a fixed C would mostly regularise away)."""
     from scipy.sparse.linalg import eigsh
     A = _check_adjacency(A)
     n = A.shape[0]
@@ -172,7 +175,9 @@ def spectral_embeddings(A, dim: int = 128, *, seed: int = 0) -> np.ndarray:
     N = sp.diags(d) @ A @ sp.diags(d)
     v0 = np.random.default_rng(seed).normal(size=n)
     _, V = eigsh(N, k=dim, which="LA", v0=v0)
-    return V[:, ::-1]
+    V = V[:, ::-1]
+    sd = V.std(axis=0)
+    return (V - V.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
 def node_classification_f1(emb, Y, labelled=None, *, train_ratio: float = 0.1, n_splits: int = 5,
