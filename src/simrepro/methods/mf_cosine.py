@@ -136,17 +136,21 @@ def user_cosine(X, f: Factorization) -> np.ndarray:
     return pairwise_similarity(np.asarray(X, dtype=np.float64) @ f.A, metric="cosine")
 
 
+def predict(X, f: Factorization) -> np.ndarray:
+    """X A Bᵀ (n, p), computed as (XA)Bᵀ: O(npk), never forming the (p, p) product."""
+    return (np.asarray(X, dtype=np.float64) @ f.A) @ f.B.T
+
+
 def objective1_loss(X, f: Factorization, lam: float) -> float:
-    """‖X − XABᵀ‖²_F + λ‖ABᵀ‖²_F."""
+    """‖X − XABᵀ‖²_F + λ‖ABᵀ‖²_F, with ‖ABᵀ‖²_F = tr((AᵀA)(BᵀB)) in O(pk²)."""
     X = np.asarray(X, dtype=np.float64)
-    W = f.W
-    return float(np.sum((X - X @ W) ** 2) + _check_lambda(lam) * np.sum(W ** 2))
+    return float(np.sum((X - predict(X, f)) ** 2) + _check_lambda(lam) * np.sum((f.A.T @ f.A) * (f.B.T @ f.B)))
 
 
 def objective2_loss(X, f: Factorization, lam: float) -> float:
     """‖X − XABᵀ‖²_F + λ(‖XA‖²_F + ‖B‖²_F)."""
     X = np.asarray(X, dtype=np.float64)
-    return float(np.sum((X - X @ f.W) ** 2) + _check_lambda(lam) * (np.sum((X @ f.A) ** 2) + np.sum(f.B ** 2)))
+    return float(np.sum((X - predict(X, f)) ** 2) + _check_lambda(lam) * (np.sum((X @ f.A) ** 2) + np.sum(f.B ** 2)))
 
 
 def fit_objective1_adam(X, k: int, lam: float, *, steps: int = 3000, lr: float = 0.01, seed: int = 0,
