@@ -116,3 +116,18 @@ def test_errors(call, msg):
     k = SpectralKernel(_blobs(12, 8)[0], gamma=1.0, n_eig=3)
     with pytest.raises(ValueError, match=msg):
         call(k)
+
+
+def test_knn_sparsified_kernel():
+    X, _ = _blobs(60, 9)
+    k = SpectralKernel(X, gamma=0.5, neighbors=5, normalize=False)
+    full = gaussian_kernel(X, gamma=0.5)
+    assert np.allclose(k.G, k.G.T)
+    assert (np.count_nonzero(k.G, axis=1) >= 5).all()
+    kept = k.G > 0
+    np.testing.assert_allclose(k.G[kept], full[kept])          # kept entries are the Gaussian affinities
+    rows = k.cross(X[:4])
+    assert (np.count_nonzero(rows, axis=1) == 5).all()          # a queried point keeps exactly its 5 nearest
+    assert np.all(rows[np.arange(4), np.arange(4)] == 1.0)      # itself included
+    r = ssl_benchmark(X, _blobs(60, 9)[1], label_frac=0.05, seed=0, gamma=0.5, dims=(3,), neighbors=8)
+    assert all(0.0 <= v <= 1.0 for v in r.values())
