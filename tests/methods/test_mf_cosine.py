@@ -175,3 +175,13 @@ def test_bad_arguments_are_rejected():
         mc.rotate(f, np.ones((3, 3)))
     with pytest.raises(ValueError, match="2 items"):
         mc.cosine_disagreement(np.ones((1, 1)), np.ones((1, 1)))
+    with pytest.raises(ValueError, match="equal shape"):
+        mc.mean_abs_cosine_diff(np.ones((2, 2)), np.ones((3, 3)))
+
+
+def test_disagreement_measures_on_known_matrices():
+    a = np.array([[1, .5, .2], [.5, 1, .1], [.2, .1, 1]])
+    b = np.array([[1, .1, .2], [.1, 1, .5], [.2, .5, 1]])
+    assert mc.mean_abs_cosine_diff(a, b) == pytest.approx((.4 + 0 + .4) / 3)
+    mad, rho = mc.cosine_disagreement(a, b)
+    assert mad == mc.mean_abs_cosine_diff(a, b) and rho == pytest.approx(-1.0)   # ranks (3,2,1) vs (1,2,3)

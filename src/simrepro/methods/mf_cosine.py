@@ -185,14 +185,24 @@ def fit_objective1_adam(X, k: int, lam: float, *, steps: int = 3000, lr: float =
     return Factorization(A=A.detach().cpu().numpy(), B=B.detach().cpu().numpy())
 
 
-def cosine_disagreement(c1: np.ndarray, c2: np.ndarray) -> tuple[float, float]:
-    """(mean |c1 − c2|, Spearman ρ) over the off-diagonal entries (i < j) of two (p, p) cosine matrices."""
+def _off_diagonal_pairs(c1: np.ndarray, c2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if c1.shape != c2.shape or c1.ndim != 2 or c1.shape[0] != c1.shape[1]:
         raise ValueError(f"expected two square matrices of equal shape, got {c1.shape} and {c2.shape}")
-    iu = np.triu_indices(c1.shape[0], k=1)
-    a, b = c1[iu], c2[iu]
-    if a.size == 0:
+    if c1.shape[0] < 2:
         raise ValueError("need at least 2 items to compare cosine matrices")
+    iu = np.triu_indices(c1.shape[0], k=1)
+    return c1[iu], c2[iu]
+
+
+def mean_abs_cosine_diff(c1: np.ndarray, c2: np.ndarray) -> float:
+    """mean |c1 − c2| over the off-diagonal entries (i < j) of two (p, p) cosine matrices."""
+    a, b = _off_diagonal_pairs(c1, c2)
+    return float(np.mean(np.abs(a - b)))
+
+
+def cosine_disagreement(c1: np.ndarray, c2: np.ndarray) -> tuple[float, float]:
+    """(mean |c1 − c2|, Spearman ρ) over the off-diagonal entries (i < j) of two (p, p) cosine matrices."""
+    a, b = _off_diagonal_pairs(c1, c2)
     return float(np.mean(np.abs(a - b))), float(spearmanr(a, b).statistic)
 
 
