@@ -117,10 +117,25 @@ def test_centroid_is_cosine_to_mean_row():
     assert np.allclose(lx.centroid_scores(X), expected, atol=1e-12)
 
 
-def test_damping_zero_on_disconnected_graph_is_refused():
-    S = np.eye(4)
-    with pytest.raises(ValueError, match="strongly connected"):
-        lx.lexrank(S, threshold=0.1, damping=0.0)
+def test_damping_zero_on_a_disconnected_graph_weights_components_by_size():
+    """Same convention as the lexrank package: per-component stationary distribution × component share."""
+    from lexrank import LexRank
+    sents = SENTS[:-1]                                          # football is its own component
+    ref = LexRank([[s] for s in sents], stopwords=set(lx.STOPWORDS))
+    toks = [ref.tokenize_sentence(s) for s in sents]
+    S = lx.idf_modified_cosine(lx.tfidf_matrix(toks, lx.inverse_document_frequency(toks))[0])
+    for t in (None, 0.1, 0.3):
+        theirs = ref.rank_sentences(sents, threshold=t)
+        ours = lx.lexrank(S, threshold=t, damping=0.0)
+        print(t, np.abs(ours - theirs / theirs.sum()).max())
+        assert np.allclose(ours, theirs / theirs.sum(), atol=1e-8)
+    assert lx.lexrank(np.eye(4), threshold=0.1, damping=0.0) == pytest.approx([0.25] * 4)
+
+
+def test_damping_zero_on_a_disconnected_directed_graph_is_refused():
+    S = np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    with pytest.raises(ValueError, match="not symmetric"):
+        lx.lexrank(S, threshold=None, damping=0.0)
 
 
 def test_empty_and_single_inputs():

@@ -10,7 +10,7 @@ Pipeline, with the paper's names:
    LexRank keeps the weights S_ij. Row-normalising gives a stochastic matrix M.
 4. Scores: the stationary distribution p of the random walk with damping d (teleport to a uniform sentence with
    probability d):  p = d/n · 1 + (1 − d) Mᵀ p  (PageRank with α = 1 − d), found by power iteration.
-   With d = 0 the chain must be irreducible (one strongly connected component), else p is not unique.
+   With d = 0 the chain must be irreducible, else p is not unique (see :func:`lexrank` for the convention).
 Baselines: *degree* centrality (the number of sentences with S_ij > t, itself included) and *centroid*
 (cosine between a sentence's tf·idf vector and the mean tf·idf vector of the cluster).
 
@@ -118,22 +118,8 @@ def transition_matrix(S, threshold: float | None = None) -> np.ndarray:
     return np.where(rows > 0, A / np.where(rows > 0, rows, 1.0), 1.0 / max(n, 1))
 
 
-def lexrank(S, *, threshold: float | None = 0.1, damping: float = 0.15, tol: float = 1e-13,
-            max_iter: int = 100_000) -> np.ndarray:
-    """LexRank scores p (n,), Σp = 1: power iteration of p ← d/n + (1 − d) Mᵀ p from the uniform vector until
-    ‖Δp‖₁ < tol. ``threshold=None`` is continuous LexRank. Raises ValueError when d = 0 and the graph is not
-    strongly connected (the stationary distribution would not be unique), or when it does not converge."""
-    if not (0.0 <= damping < 1.0):
-        raise ValueError(f"damping must lie in [0, 1), got {damping}")
-    M = transition_matrix(S, threshold)
+def _power_iteration(M: np.ndarray, damping: float, tol: float, max_iter: int) -> np.ndarray:
     n = M.shape[0]
-    if n == 0:
-        return np.zeros(0)
-    if damping == 0.0:
-        n_comp, _ = connected_components(M > 0, directed=True, connection="strong")
-        if n_comp > 1:
-            raise ValueError(f"the similarity graph has {n_comp} strongly connected components; with damping = 0 "
-                             f"LexRank is not unique: use damping > 0 or a lower threshold")
     p = np.full(n, 1.0 / n)
     Mt = M.T
     for _ in range(max_iter):
@@ -144,6 +130,38 @@ def lexrank(S, *, threshold: float | None = 0.1, damping: float = 0.15, tol: flo
         p = nxt
     raise ValueError(f"power iteration did not converge in {max_iter} iterations (tol {tol}); a periodic chain "
                      f"needs damping > 0")
+
+
+def lexrank(S, *, threshold: float | None = 0.1, damping: float = 0.15, tol: float = 1e-13,
+            max_iter: int = 100_000) -> np.ndarray:
+    """LexRank scores p (n,), Σp = 1: power iteration of p ← d/n + (1 − d) Mᵀ p from the uniform vector until
+    ‖Δp‖₁ < tol. ``threshold=None`` is continuous LexRank.
+
+    With d = 0 on a graph that falls into several components the stationary distribution is not unique; for a
+    symmetric S (an undirected graph, where every component is closed) each component gets its own stationary
+    distribution scaled by its share of the sentences (the convention of the PyPI lexrank package). A
+    non-symmetric S with d = 0 must be strongly connected, else ValueError. ValueError also when the iteration
+    does not converge (a periodic chain without damping)."""
+    if not (0.0 <= damping < 1.0):
+        raise ValueError(f"damping must lie in [0, 1), got {damping}")
+    M = transition_matrix(S, threshold)
+    n = M.shape[0]
+    if n == 0:
+        return np.zeros(0)
+    if damping > 0.0:
+        return _power_iteration(M, damping, tol, max_iter)
+    n_comp, labels = connected_components(M > 0, directed=True, connection="strong")
+    if n_comp == 1:
+        return _power_iteration(M, 0.0, tol, max_iter)
+    S = _check_similarity(S)
+    if not np.allclose(S, S.T, rtol=0, atol=1e-12):
+        raise ValueError(f"the similarity graph has {n_comp} strongly connected components and S is not "
+                         f"symmetric; with damping = 0 LexRank is not unique: use damping > 0")
+    p = np.zeros(n)
+    for c in range(n_comp):
+        idx = np.flatnonzero(labels == c)
+        p[idx] = _power_iteration(transition_matrix(S[np.ix_(idx, idx)], threshold), 0.0, tol, max_iter) * idx.size / n
+    return p
 
 
 def lexrank_reference(S, *, threshold: float | None = 0.1, damping: float = 0.15) -> np.ndarray:
