@@ -67,6 +67,10 @@ def test_projection_loss_terms_match_the_naive_definition():
     assert np.allclose(phi_sq, phi_ref, rtol=1e-12)
     assert np.allclose(h_sq, np.sum(h_ref ** 2, 1), rtol=1e-12)
     assert np.allclose(ka.attention_weights(q, k).sum(1), 1.0)
+    phi8, h8 = ka.projection_loss_terms(q, k, v, phi_scale=1 / 8)
+    g8 = np.exp(q @ k.T / 8).sum(1)
+    assert np.allclose(phi8, np.exp(np.sum(q * q, 1) / 8) / g8 ** 2, rtol=1e-12)
+    assert np.allclose(h8, h_sq, rtol=1e-12)                   # h keeps the attention's own scale
 
 
 def test_alignment_is_perfect_for_the_kpca_values_and_low_for_noise():
@@ -113,5 +117,7 @@ def test_bad_inputs():
         ka.kpca_value_vectors(_keys(1, 2))
     with pytest.raises(ValueError, match="same shape"):
         ka.value_alignment(_keys(5, 2), _keys(5, 3))
+    with pytest.raises(ValueError, match="scale"):
+        ka.projection_loss_terms(_keys(5, 2), _keys(5, 2), _keys(5, 2), phi_scale=0.0)
     with pytest.raises(ValueError, match="tokens"):
         ka.projection_loss_terms(_keys(5, 2), _keys(6, 2), _keys(5, 2))

@@ -90,15 +90,23 @@ def attention_weights(queries, keys) -> np.ndarray:
     return np.exp(s - logsumexp(s, axis=1, keepdims=True))
 
 
-def projection_loss_terms(queries, keys, values) -> tuple[np.ndarray, np.ndarray]:
-    """(‖φ(qᵢ)‖², ‖hᵢ‖²), each (N,): the two terms whose mean difference is J_proj."""
+def projection_loss_terms(queries, keys, values, *, phi_scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(‖φ(qᵢ)‖², ‖hᵢ‖²), each (N,): the two terms whose mean difference is J_proj.
+
+    hᵢ always uses the attention's own scale 1/√d. ``phi_scale`` is the scale c of the kernel exp(c · xᵀy)
+    inside ‖φ(qᵢ)‖² (default the same 1/√d); the official NLP script fixes c = 1/8 (= 1/√64) for every model,
+    whatever its head size, which this knob lets us compare."""
     q, k, v = (_head_matrix(x, n, 1) for x, n in ((queries, "queries"), (keys, "keys"), (values, "values")))
     if k.shape[0] != v.shape[0]:
         raise ValueError(f"keys have {k.shape[0]} tokens but values have {v.shape[0]}")
-    s = _scaled_logits(q, k)
-    log_g = logsumexp(s, axis=1)
-    phi_sq = np.exp(np.sum(q * q, axis=1) / math.sqrt(q.shape[1]) - 2.0 * log_g)
-    h = np.exp(s - log_g[:, None]) @ v
+    if phi_scale is not None and not phi_scale > 0:
+        raise ValueError(f"phi_scale must be > 0, got {phi_scale}")
+    dots = np.asarray(pairwise_similarity(q, k, metric="dot"))
+    own = 1.0 / math.sqrt(q.shape[1])
+    c = own if phi_scale is None else phi_scale
+    phi_sq = np.exp(np.sum(q * q, axis=1) * c - 2.0 * logsumexp(dots * c, axis=1))
+    s = dots * own
+    h = np.exp(s - logsumexp(s, axis=1, keepdims=True)) @ v
     return phi_sq, np.sum(h * h, axis=1)
 
 
@@ -134,10 +142,11 @@ def bert_attention_inputs(model, encoding) -> list[dict[str, np.ndarray]]:
     return result
 
 
-def analyse_head(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> dict[str, float]:
-    """All per-(head, sequence) statistics: value alignment with V̂_KPCA and the mean J_proj terms."""
+def analyse_head(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, phi_scale: float | None = None) -> dict[str, float]:
+    """All per-(head, sequence) statistics: value alignment with V̂_KPCA and the J_proj terms (means and
+    medians over tokens); ``phi_scale`` is passed to :func:`projection_loss_terms`."""
     stats = value_alignment(v, kpca_value_vectors(k, d_v=v.shape[1]))
-    phi_sq, h_sq = projection_loss_terms(q, k, v)
+    phi_sq, h_sq = projection_loss_terms(q, k, v, phi_scale=phi_scale)
     stats.update(phi_sq_mean=float(phi_sq.mean()), h_sq_mean=float(h_sq.mean()),
                  phi_sq_median=float(np.median(phi_sq)), h_sq_median=float(np.median(h_sq)),
                  j_proj=float(np.mean(phi_sq - h_sq)))
