@@ -99,6 +99,11 @@ def test_rbf_cka_is_scale_invariant_and_debiased_differs():
     assert abs(m.rbf_cka(10 * x, y, threshold=0.5) - base) < 1e-10
     assert 0 < base <= 1
     assert m.rbf_cka(x, y, threshold=0.5, debiased=True) != pytest.approx(base, abs=1e-6)
+    # the prepared (cached-Gram) path equals CKA on explicitly built Grams, biased and debiased
+    kx, ky = m.gram_rbf(x, 0.5), m.gram_rbf(y, 0.5)
+    assert abs(m.cka(kx, ky) - base) < 1e-12
+    assert abs(m.cka(kx, ky, debiased=True) - m.rbf_cka(x, y, threshold=0.5, debiased=True)) < 1e-12
+    assert abs(m.cka(m.gram_linear(x), m.gram_linear(y), debiased=True) - m.linear_cka(x, y, debiased=True)) < 1e-12
 
 
 def test_cka_of_a_representation_with_itself_is_one():
