@@ -45,3 +45,34 @@ def write_json(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"provenance": provenance(), **payload}, indent=2) + "\n")
     return path
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], *, warmup: int = 1, repeats: int = 5) -> dict[str, float]:
+    """Median wall-clock seconds per contender, timed in alternation (round r runs every contender once, the
+    order rotating each round) so that a busy shared machine slows all contenders alike."""
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def sgemm_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Measured float32 GEMM throughput of this process (torch.mm, n × n × n), GFLOP/s: the machine's peak."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    out = torch.empty(n, n)
+    return 2 * n ** 3 / time_median(lambda: torch.mm(a, b, out=out), warmup=1, repeats=repeats) / 1e9
+
+
+def format_table(rows: list[dict], columns: list[str]) -> str:
+    """Plain-text table of ``rows`` (dicts) with the given columns; floats with 4 significant digits."""
+    cells = [[f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths))  # noqa: E731
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(row) for row in cells])

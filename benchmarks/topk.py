@@ -1,0 +1,90 @@
+"""Exact top-k search: ``topk_search`` (CPU path) vs faiss ``IndexFlatIP`` / ``IndexFlatL2``, same process.
+
+Axes: case (synthetic Gaussian 200k × 128 with 2k queries, dot and l2; Fashion-MNIST 60k × 784 train images as
+the database with 2k test images as queries, l2 — ann-benchmarks' fashion-mnist-784-euclidean data), k = 10.
+``--size smoke`` shrinks every case (20k × 128 / 10k × 784, 500 queries). Per case: median wall time over
+interleaved repeats, queries/s, GFLOP/s (2·nq·nb·d / t), the fraction of this process's measured sgemm peak
+(a large torch matmul), ratio = t_faiss / t_ours (> 1: ours is faster) and the fraction of queries whose
+neighbour lists agree with faiss up to ties. Run: ``python -m benchmarks.topk [--size full|smoke]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import faiss
+import numpy as np
+import torch
+
+from benchmarks.common import format_table, interleaved_medians, sgemm_peak_gflops, write_json
+from simrepro.kernels.topk import topk_search
+from simrepro.metrics import knn_matches
+
+SIZES = {"smoke": {"synthetic": (20_000, 128, 500), "fashion": (10_000, 500)},
+         "full": {"synthetic": (200_000, 128, 2_000), "fashion": (60_000, 2_000)}}
+COLUMNS = ["case", "metric", "nb", "d", "nq", "ours_qps", "faiss_qps", "ratio", "ours_gflops", "faiss_gflops",
+           "ours_peak_frac", "agree"]
+
+
+def synthetic_case(nb: int, d: int, nq: int, seed: int = 1338) -> tuple[np.ndarray, np.ndarray]:
+    """Database (nb, d) and queries (nq, d), i.i.d. standard normal float32."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((nb, d), dtype=np.float32), rng.standard_normal((nq, d), dtype=np.float32)
+
+
+def fashion_case(nb: int, nq: int) -> tuple[np.ndarray, np.ndarray]:
+    """First nb Fashion-MNIST training images and first nq test images as raw float32 pixels (n, 784)."""
+    from simrepro.data.images import load_fashion_mnist
+    train, test = load_fashion_mnist("train")[0], load_fashion_mnist("test")[0]
+    return (train[:nb].reshape(nb, -1).astype(np.float32), test[:nq].reshape(nq, -1).astype(np.float32))
+
+
+def compare_with_faiss(xb: np.ndarray, xq: np.ndarray, k: int, metric: str, *, repeats: int = 5) -> dict:
+    """Time ``topk_search`` and faiss's flat index on the same data (interleaved) and check agreement."""
+    (nb, d), nq = xb.shape, xq.shape[0]
+    index = faiss.IndexFlatL2(d) if metric == "l2" else faiss.IndexFlatIP(d)
+    index.add(xb)
+    t = interleaved_medians({"ours": lambda: topk_search(xq, xb, k, metric, device="cpu"),
+                             "faiss": lambda: index.search(xq, k)}, repeats=repeats)
+    D, I = topk_search(xq, xb, k, metric, device="cpu")
+    Df, If = index.search(xq, k)
+    scale = ((xq.astype(np.float64) ** 2).sum(1) + (xb.astype(np.float64) ** 2).sum(1).max()
+             if metric == "l2" else None)
+    flop = 2.0 * nq * nb * d
+    return {"metric": metric, "nb": nb, "d": d, "nq": nq, "k": k, "ours_s": t["ours"], "faiss_s": t["faiss"],
+            "ours_qps": nq / t["ours"], "faiss_qps": nq / t["faiss"], "ratio": t["faiss"] / t["ours"],
+            "ours_gflops": flop / t["ours"] / 1e9, "faiss_gflops": flop / t["faiss"] / 1e9,
+            "agree": float(knn_matches(Df, If, D, I, rtol=1e-5, scale=scale).mean())}
+
+
+def run(size: str = "full", k: int = 10, repeats: int = 5) -> dict:
+    """Every case at ``size``; returns {"peak_gflops", "rows"} with the peak fraction filled in."""
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
+    nb, d, nq = SIZES[size]["synthetic"]
+    xb, xq = synthetic_case(nb, d, nq)
+    rows = [{"case": "synthetic", **compare_with_faiss(xb, xq, k, m, repeats=repeats)} for m in ("dot", "l2")]
+    xb, xq = fashion_case(*SIZES[size]["fashion"])
+    rows.append({"case": "fashion-mnist", **compare_with_faiss(xb, xq, k, "l2", repeats=repeats)})
+    peak = sgemm_peak_gflops()
+    for row in rows:
+        row["ours_peak_frac"] = row["ours_gflops"] / peak
+        row["faiss_peak_frac"] = row["faiss_gflops"] / peak
+    return {"peak_gflops": peak, "threads": {"torch": torch.get_num_threads(), "faiss": faiss.omp_get_max_threads()},
+            "faiss": faiss.__version__, "rows": rows}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    result = run(args.size, args.k, args.repeats)
+    print(f"measured sgemm peak (torch.mm 2048³): {result['peak_gflops']:.1f} GFLOP/s; threads {result['threads']}")
+    print(format_table(result["rows"], COLUMNS))
+    print("wrote", write_json(f"topk_{args.size}", {"size": args.size, **result}))
+
+
+if __name__ == "__main__":
+    main()
