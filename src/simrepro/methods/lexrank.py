@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import torch
 from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
@@ -87,13 +88,13 @@ def tfidf_matrix(sentences: Sequence[Sequence[str]], idf: dict[str, float], *, t
 
 def idf_modified_cosine(tfidf) -> np.ndarray:
     """S (n, n) = cosine of the tf·idf rows (``pairwise_similarity``), with S_ii = 1 even for empty sentences."""
-    S = pairwise_similarity(as_matrix(tfidf, "tfidf", dtype=None).double(), metric="cosine").numpy()
+    S = pairwise_similarity(as_matrix(tfidf, "tfidf", dtype=torch.float64), metric="cosine").numpy()
     np.fill_diagonal(S, 1.0)
     return S
 
 
 def _check_similarity(S) -> np.ndarray:
-    S = as_matrix(S, "S", dtype=None).double().numpy()
+    S = as_matrix(S, "S", dtype=torch.float64).numpy()
     if S.shape[0] != S.shape[1]:
         raise ValueError(f"S must be a square (n, n) similarity matrix, got shape {S.shape}")
     if (S < 0).any():
@@ -186,7 +187,7 @@ def degree_centrality(S, threshold: float = 0.1) -> np.ndarray:
 
 def centroid_scores(tfidf) -> np.ndarray:
     """cos(x_s, c) with c = the mean tf·idf row (the cluster centroid), (n,)."""
-    X = as_matrix(tfidf, "tfidf", dtype=None).double()
+    X = as_matrix(tfidf, "tfidf", dtype=torch.float64)
     if X.shape[0] == 0:
         return np.zeros(0)
     return pairwise_similarity(X, X.mean(0, keepdim=True), metric="cosine").numpy()[:, 0]
