@@ -22,8 +22,8 @@ Layers (each tested against the first):
   tiles held on chip; extra memory O(b · d). Chosen by ``backend="auto"`` for CUDA tensors.
 
 Numerics: log-sum-exp is computed stably (max subtracted); logits are formed in the input dtype (float32
-inputs give float32 logits, like the naive loss). The temperature is applied as ``q / τ`` outside the custom
-Function, so a tensor temperature (CLIP's learnable logit scale) gets its gradient from autograd.
+inputs give float32 logits, like the naive loss). A tensor temperature (CLIP's learnable logit scale) gets
+its gradient, ∂L/∂τ = −(1/τ) Σ_i q_i · ∂L/∂q_i, from the custom Function.
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ def _default_tile(b: int, itemsize: int) -> int:
     return max(16, min(b, _TILE_BYTES // max(1, b * itemsize)))
 
 
-def _lse_torch(q: torch.Tensor, k: torch.Tensor, tile: int, need_cols: bool):
-    """Log-sum-exps and per-row / per-column −log softmax of the positive for S = q kᵀ, a (tile, b) block at a time.
+def _lse_torch(q: torch.Tensor, k: torch.Tensor, scale: float, tile: int, need_cols: bool):
+    """Log-sum-exps and per-row / per-column −log softmax of the positive for S = scale · q kᵀ, a (tile, b) block
+    at a time.
 
     Returns ``(lse_row, nll_row, lse_col, nll_col)``, each (b,) (the column pair ``None`` unless asked).
     ``nll = (max − S_ii) + log Σ exp(S − max)`` rather than ``lse − S_ii``: when the positive is the maximum the
@@ -96,7 +97,7 @@ def _lse_torch(q: torch.Tensor, k: torch.Tensor, tile: int, need_cols: bool):
         col_sum = torch.zeros(b, dtype=q.dtype)
         col_pos = torch.empty(b, dtype=q.dtype)
     for s in range(0, b, tile):
-        logits = q[s:s + tile] @ k.T                                 # (t, b)
+        logits = (q[s:s + tile] * scale) @ k.T                       # (t, b)
         pos = logits.diagonal(offset=s).clone()                      # S_ii of this tile's rows, (t,)
         row_max = logits.max(dim=1).values
         shifted = logits.sub(row_max[:, None]) if need_cols else logits.sub_(row_max[:, None])
@@ -114,14 +115,15 @@ def _lse_torch(q: torch.Tensor, k: torch.Tensor, tile: int, need_cols: bool):
     return lse_row, nll_row, col_max + log_sum, (col_max - col_pos) + log_sum
 
 
-def _softmax_grads_torch(q, k, lse_row, lse_col, w_r: float, w_c: float, tile: int):
-    """A = w_r·exp(S − lse_row[:, None]) + w_c·exp(S − lse_col[None, :]); returns (A k, Aᵀ q), each (b, d)."""
+def _softmax_grads_torch(q, k, scale: float, lse_row, lse_col, w_r: float, w_c: float, tile: int):
+    """A = w_r·exp(S − lse_row[:, None]) + w_c·exp(S − lse_col[None, :]) with S = scale · q kᵀ; returns
+    (A k, Aᵀ q), each (b, d)."""
     b = q.shape[0]
     aq = torch.empty_like(q)
     ak = torch.zeros_like(k)
     for s in range(0, b, tile):
         qs = q[s:s + tile]
-        logits = qs @ k.T                                            # (t, b), recomputed
+        logits = (qs * scale) @ k.T                                  # (t, b), recomputed
         if w_c:                                                      # w·exp(S − lse) = exp(S − (lse − log w))
             a = torch.exp(logits - (lse_row[s:s + tile, None] - math.log(w_r)))
             a.add_(logits.sub_(lse_col[None, :] - math.log(w_c)).exp_())
@@ -132,15 +134,15 @@ def _softmax_grads_torch(q, k, lse_row, lse_col, w_r: float, w_c: float, tile: i
     return aq, ak
 
 
-def _lse_triton(q, k, tile, need_cols):
+def _lse_triton(q, k, scale, tile, need_cols):
     from simrepro.kernels.triton.contrastive import row_lse
-    return (*row_lse(q, k), *(row_lse(k, q) if need_cols else (None, None)))
+    return (*row_lse(q, k, scale), *(row_lse(k, q, scale) if need_cols else (None, None)))
 
 
-def _softmax_grads_triton(q, k, lse_row, lse_col, w_r, w_c, tile):
+def _softmax_grads_triton(q, k, scale, lse_row, lse_col, w_r, w_c, tile):
     from simrepro.kernels.triton.contrastive import softmax_weighted_matmul
-    aq = softmax_weighted_matmul(q, k, lse_row if w_r else None, lse_col if w_c else None, w_r, w_c)
-    ak = softmax_weighted_matmul(k, q, lse_col if w_c else None, lse_row if w_r else None, w_c, w_r)
+    aq = softmax_weighted_matmul(q, k, scale, lse_row if w_r else None, lse_col if w_c else None, w_r, w_c)
+    ak = softmax_weighted_matmul(k, q, scale, lse_col if w_c else None, lse_row if w_r else None, w_c, w_r)
     return aq, ak
 
 
@@ -151,29 +153,35 @@ _CORES: dict[str, tuple[Callable, Callable]] = {
 
 
 class _TiledInfoNCE(torch.autograd.Function):
-    """Unit-temperature InfoNCE of (q, k); saves q, k and the O(b) log-sum-exps, never the logits."""
+    """InfoNCE of S = q kᵀ/τ; saves q, k and the O(b) log-sum-exps, never the logits.
+
+    ∂L/∂τ = −(1/τ) Σ_ij G_ij S_ij = −(1/τ) Σ_i q_i · ∂L/∂q_i, an O(b·d) by-product of ∂L/∂q.
+    """
 
     @staticmethod
-    def forward(ctx, q, k, symmetric: bool, tile: int, backend: str):
+    def forward(ctx, q, k, temperature, symmetric: bool, tile: int, backend: str):
         lse, _ = _CORES[backend]
-        b = q.shape[0]
-        w_r, w_c = _weights(b, symmetric)
-        lse_row, nll_row, lse_col, nll_col = lse(q, k, tile, symmetric)
+        scale = 1.0 / float(temperature)
+        w_r, w_c = _weights(q.shape[0], symmetric)
+        lse_row, nll_row, lse_col, nll_col = lse(q, k, scale, tile, symmetric)
         loss = w_r * nll_row.sum()
         if symmetric:
             loss = loss + w_c * nll_col.sum()
         ctx.save_for_backward(q, k, lse_row, lse_col if symmetric else lse_row)
-        ctx.config = (symmetric, tile, backend)
+        ctx.config = (scale, symmetric, tile, backend)
         return loss
 
     @staticmethod
     def backward(ctx, grad):
         q, k, lse_row, lse_col = ctx.saved_tensors
-        symmetric, tile, backend = ctx.config
+        scale, symmetric, tile, backend = ctx.config
         w_r, w_c = _weights(q.shape[0], symmetric)
-        aq, ak = _CORES[backend][1](q, k, lse_row, lse_col, w_r, w_c, tile)
+        aq, ak = _CORES[backend][1](q, k, scale, lse_row, lse_col, w_r, w_c, tile)
         diag = w_r + w_c                                             # the −I term of G
-        return grad * (aq - diag * k), grad * (ak - diag * q), None, None, None
+        dq = aq.sub_(k, alpha=diag).mul_(grad * scale)               # in place: no extra (b, d) buffers
+        dk = ak.sub_(q, alpha=diag).mul_(grad * scale)
+        dtau = -scale * (q * dq).sum() if ctx.needs_input_grad[2] else None
+        return dq, dk, dtau, None, None, None
 
 
 def _resolve_backend(backend: str, q: torch.Tensor) -> str:
@@ -207,7 +215,7 @@ def tiled_info_nce(q, k, temperature, *, tile_size: int | None = None, symmetric
         raise ValueError(f"tile_size must be a positive integer, got {tile_size}")
     tile = int(tile_size) if tile_size is not None else _default_tile(b, qt.element_size())
     chosen = _resolve_backend(backend, qt)
-    return _TiledInfoNCE.apply(qt / temperature, kt, symmetric, min(tile, b), chosen)
+    return _TiledInfoNCE.apply(qt, kt, temperature, symmetric, min(tile, b), chosen)
 
 
 def peak_allocated_bytes(fn: Callable[[], object]) -> int:

@@ -5,10 +5,10 @@ softmax, and writes a ``(b, b)`` gradient in the backward: O(b²) memory and tra
 ``BLOCK_M`` rows, streams ``BLOCK_N`` rows of the other operand through on-chip memory and keeps only
 running statistics, so global memory holds O(b·d) inputs/outputs and O(b) log-sum-exps.
 
-- ``row_lse(a, b)``: ``lse_i = log Σ_j exp(a_i · b_j)`` and ``nll_i = lse_i − a_i · b_i``, each (b,). Online:
-  for each column block, ``m' = max(m, max_j s_ij)``, ``l' = l·exp(m − m') + Σ_j exp(s_ij − m')``, then
-  lse = m + log l. Column statistics are ``row_lse(k, q)``.
-- ``softmax_weighted_matmul(a, b, lse_a, lse_b, w_a, w_b)``: ``out_i = Σ_j A_ij b_j`` with
+- ``row_lse(a, b, scale)``: with logits ``s_ij = scale · a_i · b_j``, ``lse_i = log Σ_j exp(s_ij)`` and
+  ``nll_i = lse_i − s_ii``, each (b,). Online: for each column block, ``m' = max(m, max_j s_ij)``,
+  ``l' = l·exp(m − m') + Σ_j exp(s_ij − m')``; then lse = m + log l. Column statistics are ``row_lse(k, q)``.
+- ``softmax_weighted_matmul(a, b, scale, lse_a, lse_b, w_a, w_b)``: ``out_i = Σ_j A_ij b_j`` with
   ``A_ij = w_a·exp(s_ij − lse_a_i) + w_b·exp(s_ij − lse_b_j)``, (n_a, d): the softmax part of the backward,
   ∂L/∂q = A k − c·k (and ∂L/∂k with the roles swapped); the −c·I part is added by the caller.
 
@@ -33,7 +33,7 @@ def _block_d(d: int) -> int:
 
 
 @triton.jit
-def _row_lse_kernel(a_ptr, b_ptr, lse_ptr, nll_ptr, n_a, n_b, d, stride_a, stride_b,
+def _row_lse_kernel(a_ptr, b_ptr, lse_ptr, nll_ptr, n_a, n_b, d, stride_a, stride_b, scale,
                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     dims = tl.arange(0, BLOCK_D)
@@ -46,7 +46,7 @@ def _row_lse_kernel(a_ptr, b_ptr, lse_ptr, nll_ptr, n_a, n_b, d, stride_a, strid
         cols = start + tl.arange(0, BLOCK_N)
         bt = tl.load(b_ptr + cols[None, :] * stride_b + dims[:, None],
                      mask=(cols[None, :] < n_b) & (dims[:, None] < d), other=0.0)       # (BLOCK_D, BLOCK_N)
-        s = tl.dot(a, bt, input_precision="ieee")                                        # (BLOCK_M, BLOCK_N) logits
+        s = tl.dot(a, bt, input_precision="ieee") * scale                                # (BLOCK_M, BLOCK_N) logits
         s = tl.where(cols[None, :] < n_b, s, float("-inf"))
         pos += tl.sum(tl.where(cols[None, :] == rows[:, None], s, 0.0), 1)
         m_new = tl.maximum(m, tl.max(s, 1))
@@ -59,7 +59,7 @@ def _row_lse_kernel(a_ptr, b_ptr, lse_ptr, nll_ptr, n_a, n_b, d, stride_a, strid
 
 @triton.jit
 def _softmax_weighted_matmul_kernel(a_ptr, b_ptr, lse_a_ptr, lse_b_ptr, out_ptr, n_a, n_b, d,
-                                    stride_a, stride_b, stride_o, w_a, w_b,
+                                    stride_a, stride_b, stride_o, scale, w_a, w_b,
                                     USE_A: tl.constexpr, USE_B: tl.constexpr,
                                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -75,7 +75,7 @@ def _softmax_weighted_matmul_kernel(a_ptr, b_ptr, lse_a_ptr, lse_b_ptr, out_ptr,
         col_ok = cols < n_b
         bt = tl.load(b_ptr + cols[None, :] * stride_b + dims[:, None],
                      mask=col_ok[None, :] & (dims[:, None] < d), other=0.0)             # (BLOCK_D, BLOCK_N)
-        s = tl.dot(a, bt, input_precision="ieee")                                        # recomputed logits
+        s = tl.dot(a, bt, input_precision="ieee") * scale                                # recomputed logits
         p = tl.zeros([BLOCK_M, BLOCK_N], a.dtype)
         if USE_A:
             p += w_a * tl.exp(s - lse_a[:, None])                                        # row softmax
@@ -88,29 +88,30 @@ def _softmax_weighted_matmul_kernel(a_ptr, b_ptr, lse_a_ptr, lse_b_ptr, out_ptr,
              mask=row_ok[:, None] & (dims[None, :] < d))
 
 
-def row_lse(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(lse, nll)`` for ``(b, d) × (b, d)``, each (b,): ``lse_i = log Σ_j exp(a_i · b_j)`` and
-    ``nll_i = lse_i − a_i · b_i`` evaluated as ``(m_i − s_ii) + log l_i`` (exact 0 bracket when the positive is
-    the row maximum), without forming ``a bᵀ``."""
+def row_lse(a: torch.Tensor, b: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(lse, nll)`` for ``(b, d) × (b, d)``, each (b,): with ``s_ij = scale · a_i · b_j``,
+    ``lse_i = log Σ_j exp(s_ij)`` and ``nll_i = lse_i − s_ii`` evaluated as ``(m_i − s_ii) + log l_i`` (an exact
+    0 bracket when the positive is the row maximum), without forming ``a bᵀ``."""
     a, b = a.contiguous(), b.contiguous()
     lse = torch.empty(a.shape[0], dtype=a.dtype, device=a.device)
     nll = torch.empty_like(lse)
     grid = (triton.cdiv(a.shape[0], BLOCK_M),)
-    _row_lse_kernel[grid](a, b, lse, nll, a.shape[0], b.shape[0], a.shape[1], a.stride(0), b.stride(0),
+    _row_lse_kernel[grid](a, b, lse, nll, a.shape[0], b.shape[0], a.shape[1], a.stride(0), b.stride(0), float(scale),
                           BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_D=_block_d(a.shape[1]))
     return lse, nll
 
 
-def softmax_weighted_matmul(a: torch.Tensor, b: torch.Tensor, lse_a: torch.Tensor | None,
+def softmax_weighted_matmul(a: torch.Tensor, b: torch.Tensor, scale: float, lse_a: torch.Tensor | None,
                             lse_b: torch.Tensor | None, w_a: float, w_b: float) -> torch.Tensor:
-    """``out = A b`` with ``A_ij = w_a·exp(a_i·b_j − lse_a_i) + w_b·exp(a_i·b_j − lse_b_j)``; a ``None`` lse
-    drops its term. ``(n_a, d) × (n_b, d) → (n_a, d)``."""
+    """``out = A b``, ``A_ij = w_a·exp(s_ij − lse_a_i) + w_b·exp(s_ij − lse_b_j)``, ``s_ij = scale·a_i·b_j``;
+    a ``None`` lse drops its term. ``(n_a, d) × (n_b, d) → (n_a, d)``."""
     a, b = a.contiguous(), b.contiguous()
     out = torch.empty_like(a)
     grid = (triton.cdiv(a.shape[0], BLOCK_M),)
     _softmax_weighted_matmul_kernel[grid](
         a, b, a if lse_a is None else lse_a.contiguous(), a if lse_b is None else lse_b.contiguous(), out,
-        a.shape[0], b.shape[0], a.shape[1], a.stride(0), b.stride(0), out.stride(0), float(w_a), float(w_b),
+        a.shape[0], b.shape[0], a.shape[1], a.stride(0), b.stride(0), out.stride(0), float(scale),
+        float(w_a), float(w_b),
         USE_A=lse_a is not None, USE_B=lse_b is not None,
         BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_D=_block_d(a.shape[1]))
     return out
