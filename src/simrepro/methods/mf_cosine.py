@@ -4,11 +4,11 @@ r"""Closed-form linear matrix factorisation and what it does to cosine similarit
 Model: X (n users × p items) ≈ X A Bᵀ with A, B ∈ ℝ^{p×k}; item embeddings are the rows of B, user embeddings the
 rows of X A. With the thin SVD X = U Σ Vᵀ (σ₁ ≥ σ₂ ≥ …) and V_k its first k right singular vectors:
 
-Objective 1 (paper Eq. 1)   min ‖X − XABᵀ‖²_F + λ‖ABᵀ‖²_F
+Objective 1                 min ‖X − XABᵀ‖²_F + λ‖ABᵀ‖²_F
     ABᵀ = V_k · diag(σᵢ² / (σᵢ² + λ)) · V_kᵀ            (unique)
     but A → A D, B → B D⁻¹ leaves the loss unchanged for *any* invertible diagonal D, and the rows of B D⁻¹ point
     in directions that depend on D: the cosine similarities of the embeddings are arbitrary.
-Objective 2 (paper Eq. 2)   min ‖X − XABᵀ‖²_F + λ(‖XA‖²_F + ‖B‖²_F)
+Objective 2                 min ‖X − XABᵀ‖²_F + λ(‖XA‖²_F + ‖B‖²_F)
     A = V_k · diag(√((1/σᵢ)(1 − λ/σᵢ)₊)),   B = V_k · diag(√(σᵢ(1 − λ/σᵢ)₊))
     unique up to a rotation A → A R, B → B R (R orthogonal), which leaves every cosine unchanged; the
     cosines are then fixed by the data and by λ.
