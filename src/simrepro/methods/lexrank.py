@@ -47,7 +47,8 @@ def split_sentences(text: str) -> list[str]:
 def tokenize(sentence: str, stopwords: Iterable[str] = STOPWORDS) -> list[str]:
     """Lower-cased words (a letter, then letters, digits, ' or -), stop words removed."""
     stop = stopwords if isinstance(stopwords, (set, frozenset)) else set(stopwords)
-    return [w.strip("'-") for w in _WORD.findall(sentence.lower()) if w.strip("'-") and w.strip("'-") not in stop]
+    words = (w.strip("'-") for w in _WORD.findall(sentence.lower()))
+    return [w for w in words if w and w not in stop]
 
 
 def inverse_document_frequency(documents: Sequence[Iterable[str]], *, add_one: bool = False) -> dict[str, float]:
