@@ -229,3 +229,24 @@ def test_cross_similarities_match_the_public_indices():
     }
     for name, value in expect.items():
         assert abs(s[name][0, 0] - value) < 1e-10, name
+
+
+def test_debiased_cka_equals_u_centred_alignment():
+    """Debiased CKA as the cosine between U-centred Grams (Székely & Rizzo 2014), an independent route:
+    K̃ = zero-diagonal K; subtract row/column means over n−2 and add back the grand mean over (n−1)(n−2)."""
+    def u_centre(k):
+        n = k.shape[0]
+        k = k.copy()
+        np.fill_diagonal(k, 0.0)
+        row = k.sum(1) / (n - 2)
+        grand = k.sum() / ((n - 1) * (n - 2))
+        u = k - row[:, None] - row[None, :] + grand
+        np.fill_diagonal(u, 0.0)
+        return u
+
+    x, y = _x(25, 4, 23), _x(25, 7, 24)
+    y[:, :4] += np.sin(x)
+    ku, lu = u_centre(m.gram_linear(x)), u_centre(m.gram_linear(y))
+    ref = np.sum(ku * lu) / np.sqrt(np.sum(ku * ku) * np.sum(lu * lu))
+    print("u-centred", ref, "ours", m.linear_cka(x, y, debiased=True))
+    assert abs(m.linear_cka(x, y, debiased=True) - ref) < 1e-10
