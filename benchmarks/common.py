@@ -76,3 +76,10 @@ def format_table(rows: list[dict], columns: list[str]) -> str:
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths))  # noqa: E731
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(row) for row in cells])
+
+
+def copy_bandwidth_gbs(n_bytes: int = 256 << 20, repeats: int = 5) -> float:
+    """Measured memory bandwidth of this process, GB/s: (read + write) bytes of a large tensor copy / time."""
+    src = torch.empty(n_bytes // 4)
+    dst = torch.empty_like(src)
+    return 2 * n_bytes / time_median(lambda: dst.copy_(src), warmup=1, repeats=repeats) / 1e9

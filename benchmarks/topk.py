@@ -16,8 +16,8 @@ import faiss
 import numpy as np
 import torch
 
-from benchmarks.common import format_table, interleaved_medians, sgemm_peak_gflops, write_json
-from simrepro.kernels.topk import topk_search
+from benchmarks.common import copy_bandwidth_gbs, format_table, interleaved_medians, sgemm_peak_gflops, write_json
+from simrepro.kernels.topk import chunked_topk, running_topk_update, topk_search
 from simrepro.metrics import knn_matches
 
 SIZES = {"smoke": {"synthetic": (20_000, 128, 500), "fashion": (10_000, 500)},
@@ -57,14 +57,11 @@ def compare_with_faiss(xb: np.ndarray, xq: np.ndarray, k: int, metric: str, *, r
             "agree": float(knn_matches(Df, If, D, I, rtol=1e-5, scale=scale).mean())}
 
 
-def run(size: str = "full", k: int = 10, repeats: int = 5) -> dict:
-    """Every case at ``size``; returns {"peak_gflops", "rows"} with the peak fraction filled in."""
-    if size not in SIZES:
-        raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
-    nb, d, nq = SIZES[size]["synthetic"]
-    xb, xq = synthetic_case(nb, d, nq)
+def run(synthetic: tuple[int, int, int], fashion: tuple[int, int], k: int = 10, repeats: int = 5) -> dict:
+    """Cases synthetic (nb, d, nq) dot and l2, Fashion-MNIST (nb, nq) l2; returns {"peak_gflops", "rows", …}."""
+    xb, xq = synthetic_case(*synthetic)
     rows = [{"case": "synthetic", **compare_with_faiss(xb, xq, k, m, repeats=repeats)} for m in ("dot", "l2")]
-    xb, xq = fashion_case(*SIZES[size]["fashion"])
+    xb, xq = fashion_case(*fashion)
     rows.append({"case": "fashion-mnist", **compare_with_faiss(xb, xq, k, "l2", repeats=repeats)})
     peak = sgemm_peak_gflops()
     for row in rows:
@@ -74,13 +71,33 @@ def run(size: str = "full", k: int = 10, repeats: int = 5) -> dict:
             "faiss": faiss.__version__, "rows": rows}
 
 
+def measure_kselect(xq: np.ndarray, xb: np.ndarray, k: int = 10, repeats: int = 5) -> dict:
+    """k-selection on one score block S = xq xbᵀ (n, m): seconds of the GEMM that makes it, a full row sort,
+    ``torch.topk``, :func:`chunked_topk` (cold: τ from the block's chunk maxima) and the steady-state running
+    update (τ = the exact k-th best, as after the first blocks of a search); GB/s = 4·n·m bytes / time."""
+    q, y = torch.from_numpy(xq), torch.from_numpy(xb)
+    scores = q @ y.T
+    out = torch.empty_like(scores)
+    best_v, best_i = scores.topk(k, dim=1)
+    t = interleaved_medians({
+        "gemm": lambda: torch.mm(q, y.T, out=out),
+        "full sort": lambda: scores.sort(dim=1, descending=True),
+        "torch.topk": lambda: scores.topk(k, dim=1),
+        "chunked_topk (cold)": lambda: chunked_topk(scores, k),
+        "running update (steady)": lambda: running_topk_update(scores, best_v, best_i),
+    }, repeats=repeats)
+    gb = scores.numel() * scores.element_size() / 1e9
+    return {"seconds": t, "gbs": {name: gb / s for name, s in t.items() if name != "gemm"},
+            "copy_gbs": copy_bandwidth_gbs(), "shape": list(scores.shape), "k": k}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    result = run(args.size, args.k, args.repeats)
+    result = run(**SIZES[args.size], k=args.k, repeats=args.repeats)
     print(f"measured sgemm peak (torch.mm 2048³): {result['peak_gflops']:.1f} GFLOP/s; threads {result['threads']}")
     print(format_table(result["rows"], COLUMNS))
     print("wrote", write_json(f"topk_{args.size}", {"size": args.size, **result}))

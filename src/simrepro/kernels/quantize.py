@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from simrepro.kernels._validate import as_matrix
-from simrepro.kernels.topk import search_validated
+from simrepro.kernels.topk import limit_cpu_threads, search_validated
 
 
 def kmeans(x, n_clusters: int, *, n_iter: int = 20, seed: int = 0) -> torch.Tensor:
@@ -32,16 +32,25 @@ def kmeans(x, n_clusters: int, *, n_iter: int = 20, seed: int = 0) -> torch.Tens
         raise ValueError(f"n_clusters must be in 1..{n} (the number of points), got {n_clusters}")
     g = torch.Generator().manual_seed(seed)
     centroids = x[torch.randperm(n, generator=g)[:n_clusters]].clone()
-    for _ in range(n_iter):
-        dist, assign = search_validated(x, centroids, 1, "l2", device="cpu")       # (n, 1) each
-        assign = assign[:, 0]
-        counts = torch.bincount(assign, minlength=n_clusters)
-        sums = torch.zeros_like(centroids).index_add_(0, assign, x)
-        nonempty = counts > 0
-        centroids[nonempty] = sums[nonempty] / counts[nonempty, None].to(x.dtype)
-        empty = torch.nonzero(~nonempty).flatten()
-        if len(empty):                                                        # re-seed at the farthest points
-            centroids[empty] = x[dist[:, 0].topk(len(empty)).indices]
+    with limit_cpu_threads(1):                                                    # small ops per iteration
+        for _ in range(n_iter):
+            centroids = _lloyd_step(x, centroids)
+    return centroids
+
+
+def _lloyd_step(x: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """One assignment + update; an empty cluster is re-seeded at the point farthest from its centroid."""
+    n_clusters = centroids.shape[0]
+    dist, assign = search_validated(x, centroids, 1, "l2", device="cpu")           # (n, 1) each
+    assign = assign[:, 0]
+    counts = torch.bincount(assign, minlength=n_clusters)
+    sums = torch.zeros_like(centroids).index_add_(0, assign, x)
+    nonempty = counts > 0
+    centroids = centroids.clone()
+    centroids[nonempty] = sums[nonempty] / counts[nonempty, None].to(x.dtype)
+    empty = torch.nonzero(~nonempty).flatten()
+    if len(empty):
+        centroids[empty] = x[dist[:, 0].topk(len(empty)).indices]
     return centroids
 
 
@@ -149,6 +158,16 @@ class IVFPQIndex:
         cand_D = torch.full((nq, nprobe, k), float("inf"))
         cand_I = torch.full((nq, nprobe, k), -1, dtype=torch.int64)
         _, probes = search_validated(q, self.coarse, nprobe, "l2", device="cpu")     # (nq, nprobe)
+        with limit_cpu_threads(1):                                                # many small per-cell ops
+            self._scan_cells(q, probes, k, cand_D, cand_I)
+        D, j = cand_D.view(nq, -1).topk(k, dim=1, largest=False)
+        I = cand_I.view(nq, -1).gather(1, j)
+        if isinstance(queries, np.ndarray):
+            return D.numpy(), I.numpy()
+        return D, I
+
+    def _scan_cells(self, q, probes, k, cand_D, cand_I) -> None:
+        """Fill cand_D/cand_I (nq, nprobe, k) with each probed cell's k best ADC distances and ids."""
         for l in torch.unique(probes).tolist():
             if len(self.list_ids[l]) == 0:
                 continue
@@ -159,8 +178,3 @@ class IVFPQIndex:
             v, j = dist.topk(kk, dim=1, largest=False)
             cand_D[qi, rank, :kk] = v
             cand_I[qi, rank, :kk] = self.list_ids[l][j]
-        D, j = cand_D.view(nq, -1).topk(k, dim=1, largest=False)
-        I = cand_I.view(nq, -1).gather(1, j)
-        if isinstance(queries, np.ndarray):
-            return D.numpy(), I.numpy()
-        return D, I
