@@ -226,6 +226,7 @@ def test_cross_similarities_match_the_public_indices():
         "linear_regression": m.linear_regression_r2(x, y) + m.linear_regression_r2(y, x),
         "linear_hsic": m.hsic(m.gram_linear(x), m.gram_linear(y)),
         "cka_linear": m.linear_cka(x, y), "cka_rbf_0.4": m.rbf_cka(x, y, threshold=0.4),
+        "cka_linear_debiased": m.linear_cka(x, y, debiased=True),
     }
     for name, value in expect.items():
         assert abs(s[name][0, 0] - value) < 1e-10, name

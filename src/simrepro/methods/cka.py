@@ -347,7 +347,8 @@ def _rbf_index(threshold):
 
 
 # name → (core on a prepared pair, symmetric?). Asymmetric indices are symmetrised s(X, Y) + s(Y, X) as in
-# Table 2's caption. SVCCA keeps 0.99 of the variance (Table 2's caption, after Raghu et al. 2017).
+# Table 2's caption. SVCCA keeps 0.99 of the variance (Table 2's caption, after Raghu et al. 2017). Debiased
+# linear CKA is not in Table 2; the official code offers it for small n.
 SIMILARITY_INDICES = {
     "cca_rho": (lambda pair: _summarise(pair.canonical()[1], "mean_rho"), True),
     "cca_r2": (lambda pair: _summarise(pair.canonical()[1], "r2"), True),
@@ -357,6 +358,7 @@ SIMILARITY_INDICES = {
     "linear_regression": (_linreg_pair, False),
     "linear_hsic": (lambda pair: _hsic_biased(pair.a.centered_gram(), pair.b.centered_gram()), True),
     "cka_linear": (lambda pair: _cka_prepared(pair.a, pair.b, "linear", 1.0, False), True),
+    "cka_linear_debiased": (lambda pair: _cka_prepared(pair.a, pair.b, "linear", 1.0, True), True),
     "cka_rbf_0.2": (_rbf_index(0.2), True),
     "cka_rbf_0.4": (_rbf_index(0.4), True),
     "cka_rbf_0.8": (_rbf_index(0.8), True),
