@@ -131,8 +131,7 @@ def hsic(k, l, *, debiased: bool = False) -> float:
     (needs n ≥ 4; its expectation is the population HSIC, 0 for independent data)."""
     k, l = _check_grams(k, l)
     if debiased:
-        if k.shape[0] < 4:
-            raise ValueError(f"the debiased HSIC needs n ≥ 4 examples, got {k.shape[0]}")
+        _check_debiased_n(k.shape[0])
         return _hsic_debiased(_DiagFree(k), _DiagFree(l))
     return _hsic_biased(center_gram(k), center_gram(l))
 
@@ -148,12 +147,22 @@ def cka(k, l, *, debiased: bool = False) -> float:
     """CKA(K, L) = HSIC(K, L)/√(HSIC(K, K) HSIC(L, L)) for Gram matrices (n, n) (eq. 4)."""
     k, l = _check_grams(k, l)
     if debiased:
-        if k.shape[0] < 4:
-            raise ValueError(f"debiased CKA needs n ≥ 4 examples, got {k.shape[0]}")
-        dk, dl = _DiagFree(k), _DiagFree(l)
-        return _normalise(_hsic_debiased(dk, dl), _hsic_debiased(dk, dk), _hsic_debiased(dl, dl))
-    kc, lc = center_gram(k), center_gram(l)
+        _check_debiased_n(k.shape[0])
+        return _cka_debiased(_DiagFree(k), _DiagFree(l))
+    return _cka_biased(center_gram(k), center_gram(l))
+
+
+def _check_debiased_n(n: int) -> None:
+    if n < 4:
+        raise ValueError(f"the debiased HSIC/CKA estimators need n ≥ 4 examples, got {n}")
+
+
+def _cka_biased(kc: np.ndarray, lc: np.ndarray) -> float:
     return _normalise(_hsic_biased(kc, lc), _hsic_biased(kc, kc), _hsic_biased(lc, lc))
+
+
+def _cka_debiased(dk: _DiagFree, dl: _DiagFree) -> float:
+    return _normalise(_hsic_debiased(dk, dl), _hsic_debiased(dk, dk), _hsic_debiased(dl, dl))
 
 
 @dataclass
@@ -184,22 +193,25 @@ class Prepared:
     def n(self) -> int:
         return self.xc.shape[0]
 
+    def _gram(self, kernel: str, threshold: float) -> np.ndarray:
+        if kernel == "linear":
+            return gram_linear(self.xc)
+        if kernel == "rbf":
+            return gram_rbf(self.xc, threshold)
+        raise ValueError(f"unknown kernel {kernel!r}; expected 'linear' or 'rbf'")
+
     def centered_gram(self, kernel: str = "linear", threshold: float = 1.0) -> np.ndarray:
-        key = (kernel, threshold)
+        """H K H for ``kernel`` ('linear' or 'rbf' with σ = threshold × median distance), cached."""
+        key = ("centred", kernel, threshold)
         if key not in self._grams:
-            if kernel == "linear":
-                self._grams[key] = center_gram(gram_linear(self.xc))
-            elif kernel == "rbf":
-                self._grams[key] = center_gram(gram_rbf(self.xc, threshold))
-            else:
-                raise ValueError(f"unknown kernel {kernel!r}; expected 'linear' or 'rbf'")
+            self._grams[key] = center_gram(self._gram(kernel, threshold))
         return self._grams[key]
 
     def diag_free_gram(self, kernel: str = "linear", threshold: float = 1.0) -> _DiagFree:
+        """K with zero diagonal and its sums, for the debiased HSIC; cached."""
         key = ("diag_free", kernel, threshold)
         if key not in self._grams:
-            raw = gram_linear(self.xc) if kernel == "linear" else gram_rbf(self.xc, threshold)
-            self._grams[key] = _DiagFree(raw)
+            self._grams[key] = _DiagFree(self._gram(kernel, threshold))
         return self._grams[key]
 
     def top_variance_basis(self, threshold: float) -> np.ndarray:
@@ -248,12 +260,9 @@ class _Pair:
 
 def _cka_prepared(a: Prepared, b: Prepared, kernel: str, threshold: float, debiased: bool) -> float:
     if debiased:
-        if a.n < 4:
-            raise ValueError(f"debiased CKA needs n ≥ 4 examples, got {a.n}")
-        dk, dl = a.diag_free_gram(kernel, threshold), b.diag_free_gram(kernel, threshold)
-        return _normalise(_hsic_debiased(dk, dl), _hsic_debiased(dk, dk), _hsic_debiased(dl, dl))
-    kc, lc = a.centered_gram(kernel, threshold), b.centered_gram(kernel, threshold)
-    return _normalise(_hsic_biased(kc, lc), _hsic_biased(kc, kc), _hsic_biased(lc, lc))
+        _check_debiased_n(a.n)
+        return _cka_debiased(a.diag_free_gram(kernel, threshold), b.diag_free_gram(kernel, threshold))
+    return _cka_biased(a.centered_gram(kernel, threshold), b.centered_gram(kernel, threshold))
 
 
 def _summarise(rho: np.ndarray, statistic: str) -> float:
