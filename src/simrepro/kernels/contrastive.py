@@ -29,6 +29,7 @@ its gradient, ∂L/∂τ = −(1/τ) Σ_i q_i · ∂L/∂q_i, from the custom Fu
 from __future__ import annotations
 
 import math
+import os
 from typing import Callable
 
 import torch
@@ -223,8 +224,11 @@ def peak_allocated_bytes(fn: Callable[[], object]) -> int:
 
     Measured from the profiler's allocation/free events (``profile_memory=True``), replayed in time order:
     exact for torch tensors, blind to memory outside torch. Used to check the O(b·tile) vs O(b²) law.
+    Silences Kineto's per-session log lines (``KINETO_LOG_LEVEL=6``) unless the caller has set that variable.
     """
     from torch.profiler import ProfilerActivity, profile
+
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
