@@ -171,3 +171,15 @@ def test_top_sentences_breaks_ties_by_position():
 def test_bad_input_is_rejected(call, msg):
     with pytest.raises(ValueError, match=msg):
         call()
+
+
+def test_sentence_scores_is_the_pipeline():
+    S, X, toks, idf = _similarity()
+    expected = {"threshold": lx.lexrank(S, threshold=0.2, damping=0.3),
+                "continuous": lx.lexrank(S, threshold=None, damping=0.3),
+                "degree": lx.degree_centrality(S, 0.2), "centroid": lx.centroid_scores(X)}
+    for system, want in expected.items():
+        got = lx.sentence_scores(SENTS, idf, system, threshold=0.2, damping=0.3)
+        assert np.allclose(got, want, atol=1e-14), system
+    with pytest.raises(ValueError, match="unknown system"):
+        lx.sentence_scores(SENTS, idf, "pagerank")

@@ -204,3 +204,23 @@ def top_sentences(scores, k: int) -> np.ndarray:
     if not (isinstance(k, (int, np.integer)) and 1 <= k):
         raise ValueError(f"k must be a positive integer, got {k!r}")
     return np.argsort(-scores, kind="stable")[:k]
+
+
+SYSTEMS = ("threshold", "continuous", "degree", "centroid")
+
+
+def sentence_scores(sentences: Sequence[str], idf: dict[str, float], system: str = "threshold", *,
+                    threshold: float = 0.1, damping: float = 0.15,
+                    stopwords: Iterable[str] = STOPWORDS) -> np.ndarray:
+    """Salience (n,) of raw sentences under one of ``SYSTEMS``: tokenize → tf·idf → idf-modified cosine →
+    threshold LexRank, continuous LexRank, degree centrality (all with ``threshold``/``damping`` as given) or
+    centroid. Higher is more central."""
+    if system not in SYSTEMS:
+        raise ValueError(f"unknown system {system!r}; expected one of {', '.join(SYSTEMS)}")
+    X, _ = tfidf_matrix([tokenize(s, stopwords) for s in sentences], idf)
+    if system == "centroid":
+        return centroid_scores(X)
+    S = idf_modified_cosine(X)
+    if system == "degree":
+        return degree_centrality(S, threshold)
+    return lexrank(S, threshold=threshold if system == "threshold" else None, damping=damping)
