@@ -2,7 +2,9 @@
 
 Both indexes are trained on the same sample with the same nlist / M / nbits and faiss's iteration counts
 (coarse k-means ``cp.niter``, PQ k-means ``pq.cp.niter``); k-means seeds differ (faiss: 1234, ours: the run's
-seed). Per nprobe: recall@1 and recall@10 against exact ground truth, and queries/s (median of repeats).
+seed). Both train on one thread (on the shared 2-core machine, faiss's 2-thread training took ~10× longer under
+load). Per nprobe: recall@1 and recall@10 against exact ground truth, and queries/s (median of repeats; faiss
+searches with its default threads, ours scans cells on one thread).
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ def compare_ivfpq(xtrain: np.ndarray, xb: np.ndarray, xq: np.ndarray, I_true: np
     """Rows (one per index × nprobe) with recall@1, recall@k, qps; plus training seconds of each index."""
     d = xb.shape[1]
     theirs = faiss.IndexIVFPQ(faiss.IndexFlatL2(d), d, nlist, M, nbits)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)                 # training on one thread, like ours (see limit_cpu_threads)
     train_s = {"faiss": time_median(lambda: theirs.train(xtrain), warmup=0, repeats=1)}
+    faiss.omp_set_num_threads(threads)
     theirs.add(xb)
     ours = IVFPQIndex(nlist, M, nbits)
     train_s["ours"] = time_median(lambda: ours.train(xtrain, n_iter=theirs.cp.niter, pq_iter=theirs.pq.cp.niter,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import copy_bandwidth_gbs, format_table, interleaved_medians, sgemm_peak_gflops, write_json
-from simrepro.kernels.topk import chunked_topk, running_topk_update, topk_search
+from simrepro.kernels.topk import chunked_topk, limit_cpu_threads, running_topk_update, topk_search
 from simrepro.metrics import knn_matches
 
 SIZES = {"smoke": {"synthetic": (20_000, 128, 500), "fashion": (10_000, 500)},
@@ -71,6 +71,11 @@ def run(synthetic: tuple[int, int, int], fashion: tuple[int, int], k: int = 10, 
             "faiss": faiss.__version__, "rows": rows}
 
 
+def single_threaded(fn, *args):
+    with limit_cpu_threads(1):
+        return fn(*args)
+
+
 def measure_kselect(xq: np.ndarray, xb: np.ndarray, k: int = 10, repeats: int = 5) -> dict:
     """k-selection on one score block S = xq xbᵀ (n, m): seconds of the GEMM that makes it, a full row sort,
     ``torch.topk``, :func:`chunked_topk` (cold: τ from the block's chunk maxima) and the steady-state running
@@ -83,8 +88,8 @@ def measure_kselect(xq: np.ndarray, xb: np.ndarray, k: int = 10, repeats: int = 
         "gemm": lambda: torch.mm(q, y.T, out=out),
         "full sort": lambda: scores.sort(dim=1, descending=True),
         "torch.topk": lambda: scores.topk(k, dim=1),
-        "chunked_topk (cold)": lambda: chunked_topk(scores, k),
-        "running update (steady)": lambda: running_topk_update(scores, best_v, best_i),
+        "chunked_topk (cold)": lambda: single_threaded(chunked_topk, scores, k),
+        "running update (steady)": lambda: single_threaded(running_topk_update, scores, best_v, best_i),
     }, repeats=repeats)
     gb = scores.numel() * scores.element_size() / 1e9
     return {"seconds": t, "gbs": {name: gb / s for name, s in t.items() if name != "gemm"},
