@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from simrepro.kernels.topk import chunked_topk, topk_search, topk_search_reference
+from simrepro.kernels.topk import (chunked_topk, limit_cpu_threads, running_topk_update, topk_search,
+                                   topk_search_reference)
 from simrepro.metrics import assert_knn_equal
 
 
@@ -105,6 +106,29 @@ def test_chunked_topk_values_equal_torch_topk():
             torch.testing.assert_close(v, s.topk(k, dim=1).values, rtol=0, atol=0)
             torch.testing.assert_close(s.gather(1, i), v, rtol=0, atol=0)     # ids point at those values
             assert (i.sort(1).values.diff(dim=1) > 0).all()                 # no id twice
+
+
+@pytest.mark.parametrize("k", [1, 3, 12])
+def test_running_update_over_blocks_equals_topk_of_the_concatenation(k):
+    g = torch.Generator().manual_seed(9)
+    blocks = [torch.randn(30, m, generator=g) for m in (640, 1000, 4096, 7)]   # chunked, ragged, tiny blocks
+    blocks.append(torch.randint(0, 3, (30, 640), generator=g).float())         # a block full of ties
+    best_v = torch.full((30, k), float("-inf"))
+    best_i = torch.full((30, k), -1, dtype=torch.int64)
+    offset = 0
+    for b in blocks:
+        best_v, best_i = running_topk_update(b, best_v, best_i, offset)
+        offset += b.shape[1]
+    full = torch.cat(blocks, dim=1)
+    torch.testing.assert_close(best_v, full.topk(k, dim=1).values, rtol=0, atol=0)
+    torch.testing.assert_close(full.gather(1, best_i), best_v, rtol=0, atol=0)
+
+
+def test_limit_cpu_threads_restores_the_setting():
+    before = torch.get_num_threads()
+    with limit_cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
 
 
 @pytest.mark.parametrize("bad,match", [
