@@ -27,6 +27,7 @@ lower bound of the block's k-th best), only chunks whose maximum is ≥ τ can h
 are the candidates, merged with the running best k by one segmented sort. Exact: no score ≥ the final k-th best
 is ever dropped. Once τ is good (after a block or two) few chunks pass, so the select costs about one read of
 the block, against O(n log k) per row for ``torch.topk`` (:func:`chunked_topk` is this select on one block).
+k = 1 (k-means assignments) is a plain row max. The select runs single-threaded (:func:`limit_cpu_threads`).
 """
 
 from __future__ import annotations
