@@ -96,3 +96,43 @@ def test_bad_direction_and_dimension_raise():
         kr.gaussian_kl(mq, vq, md, vd)
     with pytest.raises(ValueError, match="dimension"):
         kr.kl_retrieve(mq, vq, md, vd, 1)
+
+
+def test_taxonomy_relatives_two_hops():
+    #        0
+    #      1   2
+    #     3 4   5
+    #     6
+    parent = np.array([-1, 0, 0, 1, 1, 2, 3])
+    rel = kr.taxonomy_relatives(parent, [0, 1, 3, 6, 5], hops=2)
+    assert rel[0].tolist() == [1, 2, 3, 4, 5]
+    assert rel[1].tolist() == [0, 3, 4, 6]
+    assert rel[2].tolist() == [0, 1, 6]
+    assert rel[3].tolist() == [1, 3]
+    assert rel[4].tolist() == [0, 2]
+
+
+def test_mrr_at_k_with_exclusion_and_padding():
+    ranked = np.array([[7, 3, 5, -1], [1, 2, 3, 4], [9, 8, 7, 6]])
+    relevant = [np.array([5]), np.array([1]), np.array([0])]
+    # row 0: 7 is the query itself (excluded) → 3, 5 → rank 2; row 1: rank 1; row 2: none in top 3
+    assert kr.mrr_at_k(ranked, relevant, k=3, exclude=[7, 0, 0]) == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+    with pytest.raises(ValueError, match="no relevant"):
+        kr.mrr_at_k(ranked, [np.array([1]), np.array([], dtype=int), np.array([1])])
+
+
+def test_learned_gaussian_retrieval_runs_on_a_toy_taxonomy():
+    # a 3-level tree: root → 4 groups → 6 leaves each; inputs = noisy one-hot of the group (and leaf id)
+    parent = np.r_[-1, np.zeros(4, int), np.repeat(np.arange(1, 5), 6)]
+    n = parent.size
+    rng = np.random.default_rng(0)
+    emb = np.eye(n)[:, :] + 0.05 * rng.standard_normal((n, n))
+    emb[5:] += np.eye(n)[parent[5:]]                 # leaves look like their group
+    doc_ids = np.arange(n)
+    query_ids = rng.permutation(n)
+    out = kr.learned_gaussian_retrieval(emb[query_ids].astype(np.float32), query_ids, emb.astype(np.float32), doc_ids,
+                                        parent, n_queries=n, hidden=16, epochs=3, batch_size=16, lr=1e-2, k=5)
+    print(out)
+    assert out["n_test_queries"] + out["n_train_queries"] == n
+    assert 0 <= out["mrr_vector"] <= 1 and 0 <= out["mrr_mrl"] <= 1 and -1 <= out["spearman_logvar_breadth"] <= 1
+    assert len(out["loss_mrl"]) == 3
