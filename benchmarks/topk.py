@@ -11,6 +11,7 @@ neighbour lists agree with faiss up to ties. Run: ``python -m benchmarks.topk [-
 from __future__ import annotations
 
 import argparse
+import os
 
 import faiss
 import numpy as np
@@ -59,6 +60,7 @@ def compare_with_faiss(xb: np.ndarray, xq: np.ndarray, k: int, metric: str, *, r
 
 def run(synthetic: tuple[int, int, int], fashion: tuple[int, int], k: int = 10, repeats: int = 5) -> dict:
     """Cases synthetic (nb, d, nq) dot and l2, Fashion-MNIST (nb, nq) l2; returns {"peak_gflops", "rows", …}."""
+    load_before = os.getloadavg()[0]
     xb, xq = synthetic_case(*synthetic)
     rows = [{"case": "synthetic", **compare_with_faiss(xb, xq, k, m, repeats=repeats)} for m in ("dot", "l2")]
     xb, xq = fashion_case(*fashion)
@@ -68,7 +70,8 @@ def run(synthetic: tuple[int, int, int], fashion: tuple[int, int], k: int = 10, 
         row["ours_peak_frac"] = row["ours_gflops"] / peak
         row["faiss_peak_frac"] = row["faiss_gflops"] / peak
     return {"peak_gflops": peak, "threads": {"torch": torch.get_num_threads(), "faiss": faiss.omp_get_max_threads()},
-            "faiss": faiss.__version__, "rows": rows}
+            "faiss": faiss.__version__, "load_avg_1min": [load_before, os.getloadavg()[0]],
+            "cpus": os.cpu_count(), "rows": rows}
 
 
 def single_threaded(fn, *args):
@@ -103,7 +106,8 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     result = run(**SIZES[args.size], k=args.k, repeats=args.repeats)
-    print(f"measured sgemm peak (torch.mm 2048³): {result['peak_gflops']:.1f} GFLOP/s; threads {result['threads']}")
+    print(f"measured sgemm peak (torch.mm 2048³): {result['peak_gflops']:.1f} GFLOP/s; threads {result['threads']}; "
+          f"1-min load average before/after {result['load_avg_1min']} on {result['cpus']} CPUs")
     print(format_table(result["rows"], COLUMNS))
     print("wrote", write_json(f"topk_{args.size}", {"size": args.size, **result}))
 
