@@ -6,13 +6,16 @@ cd "$(dirname "$0")/.."
 export DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 PYTHON=${PYTHON:-python3.11}
 
-# 1. Debian packages that ship datasets (Fashion-MNIST, the ann-benchmarks base set)
-if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+# 1. Debian packages that ship datasets: Fashion-MNIST (the ann-benchmarks base set), WordNet 3.0
+DEBIAN_DATA="dataset-fashion-mnist:/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz wordnet-base:/usr/share/wordnet/data.noun"
+missing=""
+for entry in $DEBIAN_DATA; do [ -e "${entry#*:}" ] || missing="$missing ${entry%%:*}"; done
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing Debian package dataset-fashion-mnist"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    echo "setup: installing Debian packages:$missing"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   else
-    echo "setup: Fashion-MNIST is missing; install it with: sudo apt-get install dataset-fashion-mnist" >&2
+    echo "setup: missing Debian data packages; install them with: sudo apt-get install$missing" >&2
     exit 1
   fi
 fi
