@@ -10,11 +10,15 @@ Memory, two ways, each configuration in a fresh subprocess:
   profiler's allocation events (``simrepro.kernels.contrastive.peak_allocated_bytes``); exact for tensors.
 - ``rss``: ``ru_maxrss`` after the first step minus the RSS before it (psutil); includes allocator slack and
   can underestimate small peaks (the high-water mark may already be set by imports).
-Both include the (b, d) gradients the backward returns and, for the tiled loss, the (b, d) copy q/τ: a floor
-of ≈ 3·b·d·4 bytes that the naive loss also pays in part. Time: median of ``--repeats`` steps after the two
+Both include the two (b, d) gradients the backward returns, 2·b·d·4 bytes that both methods pay; the summary
+also gives the alloc ratio net of them (the loss's working memory). Time: median of ``--repeats`` steps after the two
 measuring steps (warm-up). The machine is 2 cores shared with other jobs: times are noisy.
 
-Usage: ``.venv/bin/python benchmarks/contrastive.py [--batches 4096 8192 16384] [--tiled-only 32768]``.
+Threads: on a machine shared with other jobs, multi-threaded runs of the tiled loss's many mid-size operations
+stall in OpenMP barriers far more than the naive loss's few large ones; ``--threads 1`` measures the methods
+rather than the contention.
+
+Usage: ``.venv/bin/python benchmarks/contrastive.py [--batches 4096 8192 16384] [--tiled-only 32768] [--threads 1]``.
 """
 
 from __future__ import annotations
@@ -56,9 +60,10 @@ def measure(method: str, b: int, d: int, repeats: int, tile: int | None) -> dict
             "seconds": seconds}
 
 
-def run_isolated(method: str, b: int, d: int, repeats: int, tile: int | None) -> dict:
+def run_isolated(method: str, b: int, d: int, repeats: int, tile: int | None, threads: int | None) -> dict:
     cmd = [sys.executable, __file__, "--worker", method, "--batches", str(b), "--dim", str(d),
            "--repeats", str(repeats)] + ([] if tile is None else ["--tile", str(tile)])
+    cmd += [] if threads is None else ["--threads", str(threads)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -70,8 +75,11 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--tile", type=int, default=None, help="rows per tile; default: one (tile, b) block ≈ 8 MiB")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads; default: torch's choice")
     ap.add_argument("--worker", choices=sorted(METHODS))
     args = ap.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.worker:
         print(json.dumps(measure(args.worker, args.batches[0], args.dim, args.repeats, args.tile)))
         return
@@ -81,21 +89,26 @@ def main() -> None:
     configs = [(m, b) for b in args.batches for m in ("naive", "tiled")] + [("tiled", b) for b in args.tiled_only]
     print(f"{'method':>6} {'b':>6} {'alloc MiB':>10} {'rss MiB':>9} {'time s':>8}")
     for method, b in configs:
-        row = run_isolated(method, b, args.dim, args.repeats, args.tile)
+        row = run_isolated(method, b, args.dim, args.repeats, args.tile, args.threads)
         rows.append(row)
         print(f"{method:>6} {b:>6} {row['alloc_bytes'] / 2**20:10.1f} {row['rss_bytes'] / 2**20:9.1f} "
               f"{row['seconds']:8.2f}", flush=True)
     by = {(r["method"], r["b"]): r for r in rows}
     ratios = []
-    print(f"\n{'b':>6} {'alloc naive/tiled':>18} {'rss naive/tiled':>16} {'time tiled/naive':>17}")
+    print(f"\n{'b':>6} {'alloc naive/tiled':>18} {'net of grads':>13} {'rss naive/tiled':>16} {'time tiled/naive':>17}")
     for b in args.batches:
         n, t = by["naive", b], by["tiled", b]
+        grads = 2 * b * args.dim * 4
         ratio = {"b": b, "alloc_ratio": n["alloc_bytes"] / t["alloc_bytes"],
+                 "alloc_ratio_net_of_grads": (n["alloc_bytes"] - grads) / max(t["alloc_bytes"] - grads, 1),
                  "rss_ratio": n["rss_bytes"] / max(t["rss_bytes"], 1), "time_ratio": t["seconds"] / n["seconds"]}
         ratios.append(ratio)
-        print(f"{b:>6} {ratio['alloc_ratio']:18.1f} {ratio['rss_ratio']:16.1f} {ratio['time_ratio']:17.2f}")
-    name = "contrastive" if args.tile is None else f"contrastive_tile{args.tile}"
-    path = write_json(name, {"config": {"dim": args.dim, "tile": args.tile, "temperature": TEMPERATURE,
+        print(f"{b:>6} {ratio['alloc_ratio']:18.1f} {ratio['alloc_ratio_net_of_grads']:13.1f} "
+              f"{ratio['rss_ratio']:16.1f} {ratio['time_ratio']:17.2f}")
+    name = "contrastive" + ("" if args.tile is None else f"_tile{args.tile}") + \
+        ("" if args.threads is None else f"_threads{args.threads}")
+    path = write_json(name, {"config": {"dim": args.dim, "tile": args.tile, "threads": args.threads,
+                                        "temperature": TEMPERATURE,
                                         "dtype": "float32",
                                         "repeats": args.repeats, "device": "cpu", "gpu": None},
                              "rows": rows, "ratios": ratios})
