@@ -72,7 +72,7 @@ def info_nce_reference(q, k, temperature, *, symmetric: bool = False) -> torch.T
     """
     qt, kt = _check_inputs(q, k, temperature)
     logits = (qt / temperature) @ kt.T                               # (b, b)
-    labels = torch.arange(qt.shape[0])
+    labels = torch.arange(qt.shape[0], device=qt.device)
     loss = F.cross_entropy(logits, labels)
     if symmetric:
         loss = 0.5 * (loss + F.cross_entropy(logits.T, labels))
@@ -92,11 +92,11 @@ def _lse_torch(q: torch.Tensor, k: torch.Tensor, scale: float, tile: int, need_c
     first bracket is exactly 0, avoiding cancellation for small losses (PyTorch's ``log_softmax`` does the same).
     """
     b = q.shape[0]
-    lse_row, nll_row = torch.empty(b, dtype=q.dtype), torch.empty(b, dtype=q.dtype)
+    lse_row, nll_row = q.new_empty(b), q.new_empty(b)
     if need_cols:
-        col_max = torch.full((b,), -math.inf, dtype=q.dtype)
-        col_sum = torch.zeros(b, dtype=q.dtype)
-        col_pos = torch.empty(b, dtype=q.dtype)
+        col_max = q.new_full((b,), -math.inf)
+        col_sum = q.new_zeros(b)
+        col_pos = q.new_empty(b)
     for s in range(0, b, tile):
         logits = (q[s:s + tile] * scale) @ k.T                       # (t, b)
         pos = logits.diagonal(offset=s).clone()                      # S_ii of this tile's rows, (t,)

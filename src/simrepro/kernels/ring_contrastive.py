@@ -103,8 +103,8 @@ def ring_info_nce(q, k, temperature, *, symmetric: bool = False, tile_size: int 
     if tile_size is not None and (int(tile_size) != tile_size or tile_size < 1):
         raise ValueError(f"tile_size must be a positive integer, got {tile_size}")
     world = dist.get_world_size(group)
-    counts = [torch.zeros(1, dtype=torch.int64) for _ in range(world)]
-    dist.all_gather(counts, torch.tensor([qt.shape[0]]), group=group)
+    counts = [torch.zeros(1, dtype=torch.int64, device=qt.device) for _ in range(world)]
+    dist.all_gather(counts, torch.tensor([qt.shape[0]], device=qt.device), group=group)
     sizes = [int(c) for c in counts]
     tile = int(tile_size) if tile_size is not None else _default_tile(max(sizes), qt.element_size())
 
