@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH" DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+simrepro pipeline --check   # dvc.yaml must match the notebooks (`simrepro pipeline` regenerates it)
 dvc add -q data          # records data/'s hashes in data.dvc and caches it (unchanged data: no change)
 dvc repro "$@"
 simrepro status

@@ -75,6 +75,19 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _cmd_pipeline(args) -> int:
+    from simrepro.repro import pipeline
+    if args.check:
+        if not pipeline.is_current():
+            print("simrepro pipeline: dvc.yaml is out of date with the notebooks; run `simrepro pipeline`",
+                  file=sys.stderr)
+            return 1
+        print("dvc.yaml is up to date")
+        return 0
+    print(f"wrote {pipeline.write()}")
+    return 0
+
+
 def _cmd_validate(args) -> int:
     from simrepro.repro import params
     papers = catalog.papers()
@@ -105,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even if present")
     p.add_argument("--list", action="store_true", help="list datasets and whether they are materialised")
     p.set_defaults(func=_cmd_data)
+    p = sub.add_parser("pipeline", help="regenerate dvc.yaml from the notebooks' imports")
+    p.add_argument("--check", action="store_true", help="only check that dvc.yaml is up to date")
+    p.set_defaults(func=_cmd_pipeline)
     p = sub.add_parser("validate", help="check the catalog, every claims file and params.yaml")
     p.set_defaults(func=_cmd_validate)
     return ap

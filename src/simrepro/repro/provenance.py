@@ -25,13 +25,18 @@ def _file_digest(h, path) -> None:
 
 def inputs_hash(slug: str) -> str:
     """Hash of what a paper's result depends on besides params and data: its notebook, its claims and the
-    package source. ``simrepro status`` compares it with the one stored in the result."""
+    package modules it reaches (:func:`simrepro.repro.deps.paper_dependencies`, the same list DVC watches).
+    ``simrepro status`` compares it with the one stored in the result."""
+    from simrepro.repro.deps import paper_dependencies
+    root = paths.root()
+    files = [paths.notebook_file(slug), paths.claims_file(slug)]
+    for rel in paper_dependencies(slug)["code"]:
+        path = root / rel
+        files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
     h = hashlib.sha256()
-    for path in (paths.notebook_file(slug), paths.claims_file(slug)):
+    for path in files:
         if path.exists():
             _file_digest(h, path)
-    for path in sorted((paths.root() / "src" / "simrepro").rglob("*.py")):
-        _file_digest(h, path)
     return h.hexdigest()
 
 
