@@ -90,7 +90,7 @@ def _scores_to_distances(scores: torch.Tensor, ids: torch.Tensor, q: torch.Tenso
 def _score_terms(y: torch.Tensor, metric: str) -> tuple[float, torch.Tensor]:
     """(a, b) of s_ij = a·(x_i·y_j) + b_j."""
     if metric == "l2":
-        return 2.0, -(y * y).sum(1)
+        return 2.0, -torch.einsum("ij,ij->i", y, y)                             # no (nb, d) temporary
     return 1.0, torch.zeros(y.shape[0], dtype=y.dtype, device=y.device)
 
 
