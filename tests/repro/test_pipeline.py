@@ -41,3 +41,12 @@ def test_changing_an_unrelated_method_leaves_the_inputs_hash_alone(suite):
     (suite / "src" / "simrepro" / "repro" / "html.py").write_text(
         (suite / "src" / "simrepro" / "repro" / "html.py").read_text() + "\n# touched\n")
     assert inputs_hash("toy_paper") != before
+
+
+def test_lazy_exports_resolve_and_are_followed_by_the_deps():
+    import simrepro.kernels as kernels
+    for name, module in kernels._EXPORTS.items():
+        assert getattr(kernels, name) is getattr(__import__(module, fromlist=[name]), name)
+    assert deps.lazy_exports("simrepro.kernels") == kernels._EXPORTS
+    with __import__("pytest").raises(AttributeError, match="no attribute 'nope'"):
+        kernels.nope

@@ -27,9 +27,21 @@ def module_file(name: str) -> Path | None:
     return None
 
 
+def lazy_exports(name: str) -> dict[str, str]:
+    """A package's ``_EXPORTS = {public name: defining module}`` (names it imports on first use), if any."""
+    path = module_file(name)
+    if path is None or path.name != "__init__.py":
+        return {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_EXPORTS" for t in node.targets):
+            return ast.literal_eval(node.value)
+    return {}
+
+
 def _imports(tree: ast.AST, current: str | None = None) -> set[str]:
-    """Modules of ``simrepro`` named by the import statements of ``tree`` (``from m import x`` counts m.x
-    when it is a module, else m); relative imports resolve against ``current``."""
+    """Modules of ``simrepro`` named by the import statements of ``tree``: ``from m import x`` counts m.x when
+    it is a module, the module that m's ``_EXPORTS`` names for x, and m; relative imports resolve against
+    ``current``."""
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -44,7 +56,12 @@ def _imports(tree: ast.AST, current: str | None = None) -> set[str]:
             if mod.split(".")[0] != PACKAGE:
                 continue
             found.add(mod)
-            found.update(f"{mod}.{a.name}" for a in node.names if module_file(f"{mod}.{a.name}"))
+            lazy = lazy_exports(mod)
+            for a in node.names:
+                if module_file(f"{mod}.{a.name}"):
+                    found.add(f"{mod}.{a.name}")
+                elif a.name in lazy:
+                    found.add(lazy[a.name])
     return {m for m in found if module_file(m)}
 
 
