@@ -11,8 +11,8 @@ among exactly tied scores is unspecified (compare results with :func:`simrepro.m
 Every path scores with one rule, ``s_ij = a·(x_i·y_j) + b_j`` (larger is better):
 dot/cosine: a = 1, b = 0; l2: a = 2, b_j = −‖y_j‖², so that ‖x_i − y_j‖² = ‖x_i‖² − s_ij. ‖y‖² is computed once
 and the per-query ‖x‖² is added only to the k selected scores (faiss does the same). Numerics: l2 in float32
-suffers the expansion's cancellation (absolute error ≈ ε·(‖x‖² + ‖y‖²)); results are clamped at 0, and the
-reference path computes in float64.
+suffers the expansion's cancellation (absolute error ≈ ε·(‖x‖² + ‖y‖²)); norms are summed in float64, results are
+clamped at 0, and the reference path computes in float64.
 
 Paths
 - :func:`topk_search_reference`: float64 full score matrix + a stable full sort. O(nq·nb) memory; for tests.
@@ -79,7 +79,7 @@ def _scores_to_distances(scores: torch.Tensor, ids: torch.Tensor, q: torch.Tenso
     D, I = _empty_result(q.shape[0], k, metric, scores.dtype, scores.device)
     kk = scores.shape[1]
     if metric == "l2":
-        q_sq = (q * q).sum(1, keepdim=True).to(scores.dtype)                    # (nq, 1)
+        q_sq = _squared_norms(q)[:, None].to(scores.dtype)                      # (nq, 1)
         D[:, :kk] = (q_sq - scores).clamp_min_(0.0)
     else:
         D[:, :kk] = scores
@@ -87,10 +87,18 @@ def _scores_to_distances(scores: torch.Tensor, ids: torch.Tensor, q: torch.Tenso
     return D, I
 
 
+def _squared_norms(x: torch.Tensor, rows: int = 16384) -> torch.Tensor:
+    """‖x_i‖² (n,) accumulated in float64 a block of rows at a time (no (n, d) float64 copy), in x's dtype."""
+    out = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
+    for s in range(0, x.shape[0], rows):
+        out[s:s + rows] = x[s:s + rows].double().square().sum(1)
+    return out.to(x.dtype)
+
+
 def _score_terms(y: torch.Tensor, metric: str) -> tuple[float, torch.Tensor]:
     """(a, b) of s_ij = a·(x_i·y_j) + b_j."""
     if metric == "l2":
-        return 2.0, -torch.einsum("ij,ij->i", y, y)                             # no (nb, d) temporary
+        return 2.0, -_squared_norms(y)
     return 1.0, torch.zeros(y.shape[0], dtype=y.dtype, device=y.device)
 
 
