@@ -11,16 +11,17 @@ from pathlib import Path
 
 from simrepro.repro import paths
 
-PACKAGE = "simrepro"
-
-
-def _src() -> Path:
-    return paths.root() / "src"
+# the repository's own top-level packages and the folder each lives in (relative to the root)
+PACKAGES = {"simrepro": "src", "benchmarks": "."}
 
 
 def module_file(name: str) -> Path | None:
-    """``simrepro.a.b`` → ``src/simrepro/a/b.py`` or ``src/simrepro/a/b/__init__.py``; None if neither exists."""
-    base = _src().joinpath(*name.split("."))
+    """``simrepro.a.b`` → ``src/simrepro/a/b.py`` or ``src/simrepro/a/b/__init__.py`` (``benchmarks.x`` →
+    ``benchmarks/x.py``); None if neither exists or the module is not the repository's own."""
+    top = name.split(".")[0]
+    if top not in PACKAGES:
+        return None
+    base = (paths.root() / PACKAGES[top]).joinpath(*name.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.exists():
             return candidate
@@ -39,13 +40,13 @@ def lazy_exports(name: str) -> dict[str, str]:
 
 
 def _imports(tree: ast.AST, current: str | None = None) -> set[str]:
-    """Modules of ``simrepro`` named by the import statements of ``tree``: ``from m import x`` counts m.x when
+    """The repository's modules named by the import statements of ``tree``: ``from m import x`` counts m.x when
     it is a module, the module that m's ``_EXPORTS`` names for x, and m; relative imports resolve against
     ``current``."""
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
+            found.update(a.name for a in node.names if a.name.split(".")[0] in PACKAGES)
         elif isinstance(node, ast.ImportFrom):
             mod = node.module or ""
             if node.level and current:
@@ -53,7 +54,7 @@ def _imports(tree: ast.AST, current: str | None = None) -> set[str]:
                 package = current.split(".") if is_package else current.split(".")[:-1]
                 base = package[: len(package) - (node.level - 1)]
                 mod = ".".join(base + ([mod] if mod else []))
-            if mod.split(".")[0] != PACKAGE:
+            if mod.split(".")[0] not in PACKAGES:
                 continue
             found.add(mod)
             lazy = lazy_exports(mod)

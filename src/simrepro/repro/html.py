@@ -9,7 +9,7 @@ from simrepro.repro import verdicts as V
 
 CSS = """
 .sr-table{border-collapse:collapse;font:13px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:.5em 0}
-.sr-table th,.sr-table td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+.sr-table th,.sr-table td{border:1px solid #d0d7de;padding:4px 8px;text-align:left!important;vertical-align:top}
 .sr-table th{background:#f6f8fa}
 .sr-badge{display:inline-block;padding:1px 7px;border-radius:10px;font-size:12px;white-space:nowrap;color:#fff}
 .sr-reproduced{background:#1a7f37}.sr-reproduced-at-reduced-scale{background:#4c9a5f}
