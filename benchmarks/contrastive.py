@@ -18,7 +18,7 @@ Threads: on a machine shared with other jobs, multi-threaded runs of the tiled l
 stall in OpenMP barriers far more than the naive loss's few large ones; ``--threads 1`` measures the methods
 rather than the contention.
 
-Usage: ``.venv/bin/python benchmarks/contrastive.py [--batches 4096 8192 16384] [--tiled-only 32768] [--threads 1]``.
+Usage (from the repository root): ``python -m benchmarks contrastive [--batches 4096 8192 16384] [--tiled-only 32768] [--threads 1]``.
 """
 
 from __future__ import annotations
@@ -28,20 +28,22 @@ import json
 import resource
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import torch
 
+from benchmarks.common import time_median, write_json
+
 from simrepro.kernels.contrastive import info_nce_reference, peak_allocated_bytes, tiled_info_nce
 
+ROOT = Path(__file__).resolve().parents[1]
 TEMPERATURE = 0.07
 METHODS = {"naive": info_nce_reference, "tiled": tiled_info_nce}
 
 
 def measure(method: str, b: int, d: int, repeats: int, tile: int | None) -> dict:
     """One configuration, in this process: rss and alloc peaks of a forward+backward step, then its time."""
-    from common import time_median
-
     g = torch.Generator().manual_seed(0)
     q = torch.nn.functional.normalize(torch.randn(b, d, generator=g), dim=1).requires_grad_()
     k = torch.nn.functional.normalize(torch.randn(b, d, generator=g), dim=1).requires_grad_()
@@ -61,10 +63,10 @@ def measure(method: str, b: int, d: int, repeats: int, tile: int | None) -> dict
 
 
 def run_isolated(method: str, b: int, d: int, repeats: int, tile: int | None, threads: int | None) -> dict:
-    cmd = [sys.executable, __file__, "--worker", method, "--batches", str(b), "--dim", str(d),
+    cmd = [sys.executable, "-m", "benchmarks.contrastive", "--worker", method, "--batches", str(b), "--dim", str(d),
            "--repeats", str(repeats)] + ([] if tile is None else ["--tile", str(tile)])
     cmd += [] if threads is None else ["--threads", str(threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -83,8 +85,6 @@ def main() -> None:
     if args.worker:
         print(json.dumps(measure(args.worker, args.batches[0], args.dim, args.repeats, args.tile)))
         return
-    from common import write_json
-
     rows = []
     configs = [(m, b) for b in args.batches for m in ("naive", "tiled")] + [("tiled", b) for b in args.tiled_only]
     print(f"{'method':>6} {'b':>6} {'alloc MiB':>10} {'rss MiB':>9} {'time s':>8}")
