@@ -30,6 +30,8 @@ def test_success_publishes_result_report_and_provenance(suite):
     assert prov["device"]["device"] in ("cpu", "cuda") and prov["wall_time_s"] > 0
     page = paths.report_file("toy_paper").read_text()
     assert "reproduced" in page and "<script src=\"http" not in page
+    head = page[:page.index("<body")]
+    assert "<style" not in head and 'href="notebook.css"' in head, "the template CSS belongs in notebook.css"
     assert not list((suite / "results").glob(".*")), "a temp file was left behind"
     assert status()["toy_paper"] == "up to date"
 
@@ -63,6 +65,8 @@ def test_site_lists_every_paper_and_marks_pending(suite):
     assert page.count("<tr class='paper'") == 120
     assert page.count("data-verdicts='pending'") == 119
     assert "toy_paper.html" in page and "<script src=" not in page
+    css = (suite / "reports" / "notebook.css").read_text()
+    assert ".jp-Cell" in css and "<style" not in css
 
 
 def cli(*args, env=None):

@@ -35,7 +35,8 @@ def render() -> str:
     stages = {s: stage(s) for s in slugs}
     stages["site"] = {"cmd": "simrepro site",
                       "deps": ["catalog", "results", "src/simrepro/repro"],
-                      "outs": [{"reports/index.html": {"cache": False}}]}
+                      "outs": [{"reports/index.html": {"cache": False}},
+                               {"reports/notebook.css": {"cache": False}}]}
     return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=120)
 
 

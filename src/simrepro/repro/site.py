@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from simrepro.repro import catalog, paths
+from simrepro.repro import catalog, paths, report
 from simrepro.repro import html as H
 from simrepro.repro import verdicts as V
 from simrepro.repro.record import write_text_atomic
@@ -71,7 +71,8 @@ def _row(p: catalog.Paper, result: dict | None) -> str:
 
 
 def build_site() -> str:
-    """Write ``reports/index.html`` from the catalog and ``results/*.json``; returns its path."""
+    """Write ``reports/index.html`` from the catalog and ``results/*.json``, and the reports' shared
+    ``notebook.css``; returns the index's path."""
     papers = catalog.papers()
     results = load_results()
     unknown = set(results) - {p.slug for p in papers}
@@ -100,4 +101,5 @@ Click a verdict summary for the claims.</p>
 """
     out = paths.root() / "reports" / "index.html"
     write_text_atomic(out, page)
+    write_text_atomic(out.parent / report.STYLESHEET, report.stylesheet())
     return str(out)
