@@ -18,13 +18,17 @@ Paths
 - :func:`topk_search_reference`: float64 full score matrix + a stable full sort. O(nq·nb) memory; for tests.
 - CPU (and CUDA float64): blocked GEMM into a reused buffer, then a threshold-pruned k-select of each block
   merged into the running best (:func:`running_topk_update`). Peak extra memory O(query_block · database_block).
+- CPU, screened (``screen=True``; the default for float32 where the CPU multiplies bfloat16 natively and the
+  search is large): one bfloat16 GEMM scores every pair, a rigorous error bound keeps every pair that could be
+  in the top k, and those are rescored exactly in float64 (:mod:`simrepro.kernels.screening`). Same answer as
+  the float32 scan, several times faster on such CPUs; a query block the bound cannot separate (e.g. many
+  near-duplicates) falls back to the scan.
 - CUDA float32: the Triton kernel in :mod:`simrepro.kernels.triton.topk` (GEMM tile + in-register k-select).
 
-k-selection. A block row of n scores is cut into c chunks of stride W = n/c (chunk r holds columns r, r + W,
-r + 2W, …), so the chunk maxima are one vectorised element-wise max over c contiguous rows of W values. With
-τ = the k-th best score seen so far for the query (or, on the first block, the k-th largest chunk maximum, a
-lower bound of the block's k-th best), only chunks whose maximum is ≥ τ can hold a score ≥ τ; their scores ≥ τ
-are the candidates, merged with the running best k by one segmented sort. Exact: no score ≥ the final k-th best
+k-selection (:mod:`simrepro.kernels.kselect`). With τ = the k-th best score seen so far for the query (or, on
+the first block, the k-th largest chunk maximum, a lower bound of the block's k-th best), only the block's
+entries ≥ τ are candidates (found through chunk maxima), merged with the running best k by one top-k
+over the dense candidates (:func:`~simrepro.kernels.kselect.merge_topk`). Exact: no score ≥ the final k-th best
 is ever dropped. Once τ is good (after a block or two) few chunks pass, so the select costs about one read of
 the block, against O(n log k) per row for ``torch.topk`` (:func:`chunked_topk` is this select on one block).
 k = 1 (k-means assignments) is a plain row max. The select runs single-threaded (:func:`limit_cpu_threads`).
@@ -32,19 +36,19 @@ k = 1 (k-means assignments) is a plain row max. The select runs single-threaded 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 
 from simrepro.kernels._validate import as_matrix, check_same_dim, common_dtype
+from simrepro.kernels.kselect import CHUNK, chunk_maxima, entries_at_least, limit_cpu_threads, merge_topk
 from simrepro.kernels.pairwise import normalize_rows, pairwise_similarity
 
 TOPK_METRICS = ("dot", "cosine", "l2")
 DEVICES = ("auto", "cpu", "cuda")
 _BLOCK_BYTES = 64 << 20          # default query_block × database_block buffer: 64 MiB
 _DATABASE_BLOCK = 16384          # default database rows per block
-_CHUNK = 32                      # chunk width c of chunked_topk
+_SCREEN_QUERY_BLOCK = 1024       # default query rows per block of the screened path (bf16 buffer: 32 MiB)
+_SCREEN_MIN_FLOP = 2 ** 30       # screen by default from about this many multiply-adds (nq·nb·d)
 _SELECT_THREADS = 1              # CPU threads of the select (the GEMM keeps torch's setting): limit_cpu_threads
 
 
@@ -102,25 +106,8 @@ def _score_terms(y: torch.Tensor, metric: str) -> tuple[float, torch.Tensor]:
     return 1.0, torch.zeros(y.shape[0], dtype=y.dtype, device=y.device)
 
 
-def _segmented_topk(rows: torch.Tensor, values: torch.Tensor, ids: torch.Tensor, n_rows: int, k: int):
-    """Per row r, the k largest ``values[rows == r]`` and their ``ids``, (n_rows, k); every row needs ≥ k."""
-    order = torch.argsort(values, descending=True, stable=True)
-    order = order[torch.argsort(rows[order], stable=True)]                    # by row, then value descending
-    counts = torch.bincount(rows, minlength=n_rows)
-    take = order[((counts.cumsum(0) - counts)[:, None] + torch.arange(k, device=rows.device))]   # (n_rows, k)
-    return values[take], ids[take]
-
-
-def _nonzero_2d(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rows, cols) of the True entries. On CPU through numpy: torch's parallel nonzero synchronises its
-    threads, which measured 50–100 ms for a (1000, 512) mask on a busy 2-core machine against 0.1 ms here."""
-    if mask.device.type == "cpu":
-        return tuple(torch.from_numpy(a) for a in np.nonzero(mask.numpy()))
-    return torch.nonzero(mask, as_tuple=True)
-
-
 def running_topk_update(scores: torch.Tensor, best_values: torch.Tensor, best_ids: torch.Tensor, offset: int = 0,
-                        chunk: int = _CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+                        chunk: int = CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
     """Merge a score block (n, m) (columns = ids ``offset + j``) into the running best (n, k), values descending.
 
     ``best_values`` holds −inf (ids −1) where fewer than k scores were seen. Threshold-pruned select of the
@@ -138,23 +125,16 @@ def running_topk_update(scores: torch.Tensor, best_values: torch.Tensor, best_id
         rows = torch.arange(n, device=dev).repeat_interleave(v.shape[1])
         cand_rows, cand_values, cand_ids = rows, v.reshape(-1), (i + offset).reshape(-1)
     else:
-        width = m // chunk
-        chunk_max = scores.view(n, chunk, width).amax(1)                         # (n, W): chunk r = cols r + W·t
+        maxima = chunk_maxima(scores, chunk)
         tau = best_values[:, -1]                                                  # k-th best so far
         if bool(torch.isneginf(tau).any()):
-            tau = torch.maximum(tau, chunk_max.topk(k, dim=1).values[:, -1])      # ≤ this block's k-th best
-        rows, r = _nonzero_2d(chunk_max >= tau[:, None])                         # candidate chunks
-        cols = (r[:, None] + width * torch.arange(chunk, device=dev)).reshape(-1)  # their columns, (n_cand·c,)
-        rows = rows.repeat_interleave(chunk)
-        values = torch.take(scores, rows * m + cols)
-        keep = _nonzero_2d((values >= tau[rows])[None, :])[1]                     # scores ≥ τ
-        cand_rows, cand_values, cand_ids = rows[keep], values[keep], cols[keep] + offset
-    all_rows = torch.cat([torch.arange(n, device=dev).repeat_interleave(k), cand_rows])
-    return _segmented_topk(all_rows, torch.cat([best_values.reshape(-1), cand_values]),
-                           torch.cat([best_ids.reshape(-1), cand_ids]), n, k)
+            tau = torch.maximum(tau, maxima.topk(k, dim=1).values[:, -1])          # ≤ this block's k-th best
+        cand_rows, cols, cand_values = entries_at_least(scores, tau, chunk, maxima)
+        cand_ids = cols + offset
+    return merge_topk(best_values, best_ids, cand_rows, cand_values, cand_ids, k)
 
 
-def chunked_topk(scores: torch.Tensor, k: int, chunk: int = _CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+def chunked_topk(scores: torch.Tensor, k: int, chunk: int = CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
     """Row-wise top-k of ``scores`` (n, m), k ≤ m → (values, column ids), each (n, k), values descending.
 
     Same values as ``torch.topk(scores, k, dim=1)`` (ids may differ among exact ties), by the threshold-pruned
@@ -172,22 +152,6 @@ def _parse_blocks(block_size, nb: int, itemsize: int) -> tuple[int, int]:
     if int(qb) < 1 or int(db) < 1:
         raise ValueError(f"block_size must be ≥ 1 (query rows, or (query rows, database rows)), got {block_size}")
     return int(qb), int(db)
-
-
-@contextmanager
-def limit_cpu_threads(n_threads: int = 1):
-    """Run the enclosed torch CPU ops on at most ``n_threads`` threads (restored on exit).
-
-    For loops of small, memory-bound ops (the k-select, per-cell IVF scans): measured on the shared 2-core
-    machine this was written on, each small parallel op paid a thread synchronisation that made them 5–20×
-    slower in CPU time than single-threaded (the steady-state select of a 512 × 16384 block: 7 ms on 1 thread,
-    143 ms on 2). GEMMs outside the block keep torch's setting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(threads, n_threads)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _blocked_topk_scores(q: torch.Tensor, y: torch.Tensor, k: int, metric: str, query_block: int,
@@ -225,23 +189,27 @@ def _resolve_device(device: str, q: torch.Tensor) -> torch.device:
     return torch.device("cpu")
 
 
-def topk_search(queries, database, k: int, metric: str = "dot", *, block_size=None, device: str = "auto"):
+def topk_search(queries, database, k: int, metric: str = "dot", *, block_size=None, device: str = "auto",
+                screen: bool | None = None):
     """Exact k-NN: ``D, I`` (nq, k) with ``D[i, r]`` the r-th best score of ``queries[i]`` over ``database``.
 
     ``queries`` (nq, d), ``database`` (nb, d): numpy or torch, float32/float64 (integers → float64). numpy in →
     numpy out. ``block_size``: query rows per block, or ``(query_rows, database_rows)``; larger blocks make
     the GEMM more efficient and cost O(query_rows·database_rows) memory (default ≈ 64 MiB). ``device``: 'auto'
-    uses CUDA (Triton kernel for float32) when available, else the blocked CPU path.
+    uses CUDA (Triton kernel for float32) when available, else the CPU path. ``screen``: on CPU, certified
+    bfloat16 screening with exact rescoring (True), the plain float32/float64 scan (False), or None: screen
+    float32 searches of ≥ 2³⁰ multiply-adds on CPUs with native bfloat16. Screening needs nb ≥ 32·k (else
+    the scan runs). Every choice returns the exact neighbours.
     Raises ``ValueError`` for k < 1, an unknown metric/device, mismatched dimensions or NaN/inf input.
     """
     k = _check_args(metric, k, device)
     q, y = _validated(queries, database, metric)
-    D, I = search_validated(q, y, k, metric, block_size=block_size, device=device)
+    D, I = search_validated(q, y, k, metric, block_size=block_size, device=device, screen=screen)
     return _as_output(D, I, queries)
 
 
 def search_validated(q: torch.Tensor, y: torch.Tensor, k: int, metric: str, *, block_size=None,
-                     device: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+                     device: str = "auto", screen: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``topk_search``'s compute core for already validated tensors (same dtype; cosine rows normalised).
 
     For callers inside ``simrepro.kernels`` that search many times with inputs they checked once (k-means).
@@ -255,10 +223,38 @@ def search_validated(q: torch.Tensor, y: torch.Tensor, k: int, metric: str, *, b
         from simrepro.kernels.triton.topk import triton_topk_scores
         alpha, bias = _score_terms(y, metric)
         s, i = triton_topk_scores(q * alpha, y, bias, min(k, nb))
+        return _scores_to_distances(s, i, q, metric, k)
+    if dev.type == "cpu" and nb >= k * CHUNK and _wants_screen(screen, q, nb):
+        return _screened_search(q, y, k, metric, block_size)
+    qb, db = _parse_blocks(block_size, nb, q.element_size())
+    return _scores_to_distances(*_blocked_topk_scores(q, y, k, metric, qb, db), q, metric, k)
+
+
+def _wants_screen(screen: bool | None, q: torch.Tensor, nb: int) -> bool:
+    if screen is not None:
+        return bool(screen)
+    from simrepro.kernels.screening import native_bf16_available
+    return q.dtype == torch.float32 and q.shape[0] * nb * q.shape[1] >= _SCREEN_MIN_FLOP and native_bf16_available()
+
+
+def _screened_search(q: torch.Tensor, y: torch.Tensor, k: int, metric: str, block_size):
+    """Screened exact search (module docstring), query block by query block; a block the screen gives up on
+    runs the plain scan."""
+    from simrepro.kernels.screening import ScreenedDatabase
+    if block_size is None:
+        qb, db = _SCREEN_QUERY_BLOCK, _DATABASE_BLOCK
     else:
-        qb, db = _parse_blocks(block_size, nb, q.element_size())
-        s, i = _blocked_topk_scores(q, y, k, metric, qb, db)
-    return _scores_to_distances(s, i, q, metric, k)
+        qb, db = _parse_blocks(block_size, y.shape[0], q.element_size())
+    database = ScreenedDatabase(y, metric, -(-min(db, y.shape[0]) // CHUNK) * CHUNK, CHUNK)
+    D, I = _empty_result(q.shape[0], k, metric, q.dtype, q.device)
+    for qs in range(0, q.shape[0], qb):
+        x = q[qs:qs + qb]
+        found = database.search(x, k)
+        if found is None:
+            scan_qb, scan_db = _parse_blocks(None, y.shape[0], x.element_size())
+            found = _scores_to_distances(*_blocked_topk_scores(x, y, k, metric, scan_qb, scan_db), x, metric, k)
+        D[qs:qs + x.shape[0]], I[qs:qs + x.shape[0]] = found
+    return D, I
 
 
 def _triton_max_k() -> int:
