@@ -63,10 +63,11 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], *, warmup: int = 1
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def sgemm_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Measured float32 GEMM throughput of this process (torch.mm, n × n × n), GFLOP/s: the machine's peak."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    out = torch.empty(n, n)
+def gemm_peak_gflops(n: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Measured GEMM throughput of this process (torch.mm, n × n × n, into a reused output), GFLOP/s: the
+    machine's peak for ``dtype`` (float32: sgemm; bfloat16: the native bf16 dot products where the CPU has them)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    out = torch.empty(n, n, dtype=dtype)
     return 2 * n ** 3 / time_median(lambda: torch.mm(a, b, out=out), warmup=1, repeats=repeats) / 1e9
 
 

@@ -1,9 +1,10 @@
 """Tiled vs naive InfoNCE: peak memory and time of one forward + backward, d = 512, float32, CPU.
 
-Axes: batch b (default 4k, 8k, 16k for both; 32k tiled only — the naive (b, b) float32 logits, their
-log-softmax and gradient need ≈ 12 GiB at 32k and ≈ 48 GiB at 64k, beyond this 24 GiB machine shared with
-other jobs), method (naive ``info_nce_reference`` vs ``tiled_info_nce``, default tile: one (tile, b) block
-≈ 8 MiB).
+Axes: batch b (default 4k, 8k, 16k, 32k for both, 64k tiled only), method (naive ``info_nce_reference`` vs
+``tiled_info_nce``, default tile: one (tile, b) block ≈ 8 MiB). The naive loss holds three (b, b) float32
+matrices (logits, their log-softmax, its gradient): ≈ 12 GiB at 32k, ≈ 48 GiB at 64k; a naive configuration
+whose predicted 12·b² bytes exceed 80 % of the memory available when the run starts is skipped and reported as
+not fitting, so "the largest batch the naive loss fits" is measured on the machine at hand.
 
 Memory, two ways, each configuration in a fresh subprocess:
 - ``alloc``: peak bytes held by torch's CPU allocator during the step above what was held before it, from the
@@ -11,14 +12,15 @@ Memory, two ways, each configuration in a fresh subprocess:
 - ``rss``: ``ru_maxrss`` after the first step minus the RSS before it (psutil); includes allocator slack and
   can underestimate small peaks (the high-water mark may already be set by imports).
 Both include the two (b, d) gradients the backward returns, 2·b·d·4 bytes that both methods pay; the summary
-also gives the alloc ratio net of them (the loss's working memory). Time: median of ``--repeats`` steps after the two
+also gives the alloc ratio net of them (the loss's working memory) and the largest ratio any method that
+returns those gradients could reach, naive / (2·b·d·4) ≈ 1.5·b/d (96× at b = 32k, d = 512). Time: median of ``--repeats`` steps after the two
 measuring steps (warm-up). The machine is 2 cores shared with other jobs: times are noisy.
 
 Threads: on a machine shared with other jobs, multi-threaded runs of the tiled loss's many mid-size operations
 stall in OpenMP barriers far more than the naive loss's few large ones; ``--threads 1`` measures the methods
 rather than the contention.
 
-Usage (from the repository root): ``python -m benchmarks contrastive [--batches 4096 8192 16384] [--tiled-only 32768] [--threads 1]``.
+Usage (from the repository root): ``python -m benchmarks contrastive [--batches 4096 8192 16384 32768] [--tiled-only 65536] [--threads 1]``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def measure(method: str, b: int, d: int, repeats: int, tile: int | None) -> dict
             "seconds": seconds}
 
 
+def naive_fits(b: int) -> bool:
+    """Whether the naive loss's ≈ 12·b² bytes fit in 80 % of the memory available now."""
+    return 12 * b * b <= 0.8 * psutil.virtual_memory().available
+
+
 def run_isolated(method: str, b: int, d: int, repeats: int, tile: int | None, threads: int | None) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.contrastive", "--worker", method, "--batches", str(b), "--dim", str(d),
            "--repeats", str(repeats)] + ([] if tile is None else ["--tile", str(tile)])
@@ -72,8 +79,8 @@ def run_isolated(method: str, b: int, d: int, repeats: int, tile: int | None, th
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batches", type=int, nargs="+", default=[4096, 8192, 16384])
-    ap.add_argument("--tiled-only", type=int, nargs="*", default=[32768])
+    ap.add_argument("--batches", type=int, nargs="+", default=[4096, 8192, 16384, 32768])
+    ap.add_argument("--tiled-only", type=int, nargs="*", default=[65536])
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--tile", type=int, default=None, help="rows per tile; default: one (tile, b) block ≈ 8 MiB")
@@ -89,29 +96,38 @@ def main() -> None:
     configs = [(m, b) for b in args.batches for m in ("naive", "tiled")] + [("tiled", b) for b in args.tiled_only]
     print(f"{'method':>6} {'b':>6} {'alloc MiB':>10} {'rss MiB':>9} {'time s':>8}")
     for method, b in configs:
+        if method == "naive" and not naive_fits(b):
+            print(f"{method:>6} {b:>6} does not fit: needs ≈ {12 * b * b / 2**30:.0f} GiB, "
+                  f"{psutil.virtual_memory().available / 2**30:.0f} GiB available", flush=True)
+            continue
         row = run_isolated(method, b, args.dim, args.repeats, args.tile, args.threads)
         rows.append(row)
         print(f"{method:>6} {b:>6} {row['alloc_bytes'] / 2**20:10.1f} {row['rss_bytes'] / 2**20:9.1f} "
               f"{row['seconds']:8.2f}", flush=True)
     by = {(r["method"], r["b"]): r for r in rows}
     ratios = []
-    print(f"\n{'b':>6} {'alloc naive/tiled':>18} {'net of grads':>13} {'rss naive/tiled':>16} {'time tiled/naive':>17}")
+    print(f"\n{'b':>6} {'alloc naive/tiled':>18} {'net of grads':>13} {'bound w/ grads':>15} {'rss naive/tiled':>16} "
+          f"{'time tiled/naive':>17}")
     for b in args.batches:
+        if ("naive", b) not in by:
+            continue
         n, t = by["naive", b], by["tiled", b]
         grads = 2 * b * args.dim * 4
         ratio = {"b": b, "alloc_ratio": n["alloc_bytes"] / t["alloc_bytes"],
                  "alloc_ratio_net_of_grads": (n["alloc_bytes"] - grads) / max(t["alloc_bytes"] - grads, 1),
+                 "alloc_ratio_bound_with_grads": n["alloc_bytes"] / grads,
                  "rss_ratio": n["rss_bytes"] / max(t["rss_bytes"], 1), "time_ratio": t["seconds"] / n["seconds"]}
         ratios.append(ratio)
         print(f"{b:>6} {ratio['alloc_ratio']:18.1f} {ratio['alloc_ratio_net_of_grads']:13.1f} "
-              f"{ratio['rss_ratio']:16.1f} {ratio['time_ratio']:17.2f}")
+              f"{ratio['alloc_ratio_bound_with_grads']:15.1f} {ratio['rss_ratio']:16.1f} {ratio['time_ratio']:17.2f}")
+    largest = max((r["b"] for r in ratios), default=None)
     name = "contrastive" + ("" if args.tile is None else f"_tile{args.tile}") + \
         ("" if args.threads is None else f"_threads{args.threads}")
     path = write_json(name, {"config": {"dim": args.dim, "tile": args.tile, "threads": args.threads,
                                         "temperature": TEMPERATURE,
                                         "dtype": "float32",
                                         "repeats": args.repeats, "device": "cpu", "gpu": None},
-                             "rows": rows, "ratios": ratios})
+                             "rows": rows, "ratios": ratios, "largest_naive_batch": largest})
     print(f"\nwrote {path}")
 
 

@@ -1,11 +1,16 @@
-"""Exact top-k search: ``topk_search`` (CPU path) vs faiss ``IndexFlatIP`` / ``IndexFlatL2``, same process.
+"""Exact top-k search: ``topk_search`` (CPU paths) vs faiss ``IndexFlatIP`` / ``IndexFlatL2``, same process.
 
 Axes: case (synthetic Gaussian 200k × 128 with 2k queries, dot and l2; Fashion-MNIST 60k × 784 train images as
-the database with 2k test images as queries, l2 — ann-benchmarks' fashion-mnist-784-euclidean data), k = 10.
+the database with 2k test images as queries, l2 — ann-benchmarks' fashion-mnist-784-euclidean data), k = 10;
+contender: ``ours`` = ``topk_search`` as a user calls it (on a CPU with native bfloat16 that is the certified
+bf16 screen with exact rescoring, :mod:`simrepro.kernels.screening`; elsewhere the float32 scan), ``scan`` = the
+float32 blocked GEMM + k-select (``screen=False``), ``faiss``. Our timings include preparing the database
+(norms, bf16 copy) on every call; faiss's ``index.add`` is outside its timing.
 ``--size smoke`` shrinks every case (20k × 128 / 10k × 784, 500 queries). Per case: median wall time over
-interleaved repeats, queries/s, GFLOP/s (2·nq·nb·d / t), the fraction of this process's measured sgemm peak
-(a large torch matmul), ratio = t_faiss / t_ours (> 1: ours is faster) and the fraction of queries whose
-neighbour lists agree with faiss up to ties. Run: ``python -m benchmarks.topk [--size full|smoke]``.
+interleaved repeats, queries/s, GFLOP/s (2·nq·nb·d / t: the float32 work an exhaustive search does), its fraction
+of this process's measured float32 GEMM peak (``peak_frac``) and bf16 GEMM peak, ratio = t_faiss / t_ours
+(> 1: ours is faster), the pairs the screen rescored per query (first query block), and the fraction of queries
+whose neighbour lists agree with faiss up to ties. Run: ``python -m benchmarks topk [--size full|smoke]``.
 """
 
 from __future__ import annotations
@@ -17,14 +22,16 @@ import faiss
 import numpy as np
 import torch
 
-from benchmarks.common import copy_bandwidth_gbs, format_table, interleaved_medians, sgemm_peak_gflops, write_json
-from simrepro.kernels.topk import chunked_topk, limit_cpu_threads, running_topk_update, topk_search
+from benchmarks.common import copy_bandwidth_gbs, format_table, gemm_peak_gflops, interleaved_medians, write_json
+from simrepro.kernels.kselect import CHUNK
+from simrepro.kernels.screening import ScreenedDatabase, native_bf16_available
+from simrepro.kernels.topk import _validated, chunked_topk, limit_cpu_threads, running_topk_update, topk_search
 from simrepro.metrics import knn_matches
 
 SIZES = {"smoke": {"synthetic": (20_000, 128, 500), "fashion": (10_000, 500)},
          "full": {"synthetic": (200_000, 128, 2_000), "fashion": (60_000, 2_000)}}
-COLUMNS = ["case", "metric", "nb", "d", "nq", "ours_qps", "faiss_qps", "ratio", "ours_gflops", "faiss_gflops",
-           "ours_peak_frac", "agree"]
+COLUMNS = ["case", "metric", "nb", "d", "nq", "ours_qps", "scan_qps", "faiss_qps", "ratio", "scan_ratio",
+           "ours_gflops", "ours_peak_frac", "kept_per_query", "agree", "scan_agree"]
 
 
 def synthetic_case(nb: int, d: int, nq: int, seed: int = 1338) -> tuple[np.ndarray, np.ndarray]:
@@ -40,22 +47,35 @@ def fashion_case(nb: int, nq: int) -> tuple[np.ndarray, np.ndarray]:
     return (train[:nb].reshape(nb, -1).astype(np.float32), test[:nq].reshape(nq, -1).astype(np.float32))
 
 
+def kept_pairs_per_query(xq: np.ndarray, xb: np.ndarray, k: int, metric: str, block: int = 1024) -> float:
+    """Pairs the bf16 screen rescores per query, on the first ``block`` queries (NaN where it gives up)."""
+    q, y = _validated(xq[:block], xb, metric)
+    database = ScreenedDatabase(y, metric, 16384, CHUNK)
+    return database.kept_per_query if database.search(q, k) is not None else float("nan")
+
+
 def compare_with_faiss(xb: np.ndarray, xq: np.ndarray, k: int, metric: str, *, repeats: int = 5) -> dict:
-    """Time ``topk_search`` and faiss's flat index on the same data (interleaved) and check agreement."""
+    """Time ``topk_search`` (default path and float32 scan) and faiss's flat index on the same data, interleaved,
+    and check that both our paths agree with faiss up to ties."""
     (nb, d), nq = xb.shape, xq.shape[0]
     index = faiss.IndexFlatL2(d) if metric == "l2" else faiss.IndexFlatIP(d)
     index.add(xb)
     t = interleaved_medians({"ours": lambda: topk_search(xq, xb, k, metric, device="cpu"),
+                             "scan": lambda: topk_search(xq, xb, k, metric, device="cpu", screen=False),
                              "faiss": lambda: index.search(xq, k)}, repeats=repeats)
-    D, I = topk_search(xq, xb, k, metric, device="cpu")
     Df, If = index.search(xq, k)
     scale = ((xq.astype(np.float64) ** 2).sum(1) + (xb.astype(np.float64) ** 2).sum(1).max()
              if metric == "l2" else None)
+    agree = {name: float(knn_matches(Df, If, *topk_search(xq, xb, k, metric, device="cpu", screen=screen),
+                                     rtol=1e-5, scale=scale).mean())
+             for name, screen in (("agree", None), ("scan_agree", False))}
     flop = 2.0 * nq * nb * d
-    return {"metric": metric, "nb": nb, "d": d, "nq": nq, "k": k, "ours_s": t["ours"], "faiss_s": t["faiss"],
-            "ours_qps": nq / t["ours"], "faiss_qps": nq / t["faiss"], "ratio": t["faiss"] / t["ours"],
-            "ours_gflops": flop / t["ours"] / 1e9, "faiss_gflops": flop / t["faiss"] / 1e9,
-            "agree": float(knn_matches(Df, If, D, I, rtol=1e-5, scale=scale).mean())}
+    return {"metric": metric, "nb": nb, "d": d, "nq": nq, "k": k, "ours_s": t["ours"], "scan_s": t["scan"],
+            "faiss_s": t["faiss"], "ours_qps": nq / t["ours"], "scan_qps": nq / t["scan"], "faiss_qps": nq / t["faiss"],
+            "ratio": t["faiss"] / t["ours"], "scan_ratio": t["faiss"] / t["scan"],
+            "ours_gflops": flop / t["ours"] / 1e9, "scan_gflops": flop / t["scan"] / 1e9,
+            "faiss_gflops": flop / t["faiss"] / 1e9, "kept_per_query": kept_pairs_per_query(xq, xb, k, metric),
+            **agree}
 
 
 def run(synthetic: tuple[int, int, int], fashion: tuple[int, int], k: int = 10, repeats: int = 5) -> dict:
@@ -65,11 +85,13 @@ def run(synthetic: tuple[int, int, int], fashion: tuple[int, int], k: int = 10, 
     rows = [{"case": "synthetic", **compare_with_faiss(xb, xq, k, m, repeats=repeats)} for m in ("dot", "l2")]
     xb, xq = fashion_case(*fashion)
     rows.append({"case": "fashion-mnist", **compare_with_faiss(xb, xq, k, "l2", repeats=repeats)})
-    peak = sgemm_peak_gflops()
+    peak, bf16_peak = gemm_peak_gflops(), gemm_peak_gflops(dtype=torch.bfloat16)
     for row in rows:
-        row["ours_peak_frac"] = row["ours_gflops"] / peak
-        row["faiss_peak_frac"] = row["faiss_gflops"] / peak
-    return {"peak_gflops": peak, "threads": {"torch": torch.get_num_threads(), "faiss": faiss.omp_get_max_threads()},
+        for name in ("ours", "scan", "faiss"):
+            row[f"{name}_peak_frac"] = row[f"{name}_gflops"] / peak
+        row["ours_bf16_peak_frac"] = row["ours_gflops"] / bf16_peak
+    return {"peak_gflops": peak, "bf16_peak_gflops": bf16_peak, "native_bf16": native_bf16_available(),
+            "threads": {"torch": torch.get_num_threads(), "faiss": faiss.omp_get_max_threads()},
             "faiss": faiss.__version__, "load_avg_1min": [load_before, os.getloadavg()[0]],
             "cpus": os.cpu_count(), "rows": rows}
 
@@ -106,7 +128,8 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     result = run(**SIZES[args.size], k=args.k, repeats=args.repeats)
-    print(f"measured sgemm peak (torch.mm 2048³): {result['peak_gflops']:.1f} GFLOP/s; threads {result['threads']}; "
+    print(f"measured GEMM peak (torch.mm 2048³): float32 {result['peak_gflops']:.1f}, bfloat16 "
+          f"{result['bf16_peak_gflops']:.1f} GFLOP/s (native bf16: {result['native_bf16']}); threads {result['threads']}; "
           f"1-min load average before/after {result['load_avg_1min']} on {result['cpus']} CPUs")
     print(format_table(result["rows"], COLUMNS))
     print("wrote", write_json(f"topk_{args.size}", {"size": args.size, **result}))

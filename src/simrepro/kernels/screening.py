@@ -89,12 +89,12 @@ class _Side:
         columns = torch.empty((n, k_terms), dtype=torch.bfloat16, device=x.device)
         norm, residual, length = (torch.empty(n, dtype=torch.float64, device=x.device) for _ in range(3))
         for s in range(0, n, _ROWS):
-            rows = x[s:s + _ROWS] if order is None else x[order[s:s + _ROWS]]
+            rows = x[s:s + _ROWS] if order is None else torch.index_select(x, 0, order[s:s + _ROWS])
             v = (rows if shift is None else rows - shift).float()              # v = fl32(x − μ)
             rounded = v.to(torch.bfloat16)
             columns[s:s + _ROWS, :d] = rounded
-            norm[s:s + _ROWS] = rounded.float().norm(dim=1)
-            residual[s:s + _ROWS] = (v - rounded.float()).norm(dim=1)          # v − x̂: exact in float32
+            norm[s:s + _ROWS] = torch.linalg.vector_norm(rounded, dim=1, dtype=torch.float32)
+            residual[s:s + _ROWS] = torch.sub(v, rounded).norm(dim=1)          # v − x̂: exact in float32
             length[s:s + _ROWS] = v.norm(dim=1)                                 # fl(‖v‖)
         widen = 1.0 / (1.0 - _gamma(d + 2))                                     # float32 norm → upper bound
         norm *= widen
