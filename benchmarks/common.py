@@ -31,9 +31,11 @@ def provenance() -> dict:
     """Commit, versions and machine, recorded next to every result."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                    text=True, check=True).stdout.strip())
     except (OSError, subprocess.CalledProcessError):
-        commit = None
-    return {"commit": commit, "torch": torch.__version__, "python": platform.python_version(),
+        commit, dirty = None, None
+    return {"commit": commit, "dirty": dirty, "torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "cpu_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
