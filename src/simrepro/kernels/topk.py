@@ -8,7 +8,7 @@ Metrics (the same definitions as :func:`~simrepro.kernels.pairwise.pairwise_simi
 ``D[i]`` is sorted best-first; ``I`` is int64 and holds −1 where fewer than ``k`` database rows exist. Order
 among exactly tied scores is unspecified (compare results with :func:`simrepro.metrics.knn_matches`).
 
-Every path scores with one rule, ``s_ij = a·(x_i·y_j) + b_j`` (larger is better):
+The scan and Triton paths score with one rule, ``s_ij = a·(x_i·y_j) + b_j`` (larger is better):
 dot/cosine: a = 1, b = 0; l2: a = 2, b_j = −‖y_j‖², so that ‖x_i − y_j‖² = ‖x_i‖² − s_ij. ‖y‖² is computed once
 and the per-query ‖x‖² is added only to the k selected scores (faiss does the same). Numerics: l2 in float32
 suffers the expansion's cancellation (absolute error ≈ ε·(‖x‖² + ‖y‖²)); norms are summed in float64, results are
@@ -20,9 +20,9 @@ Paths
   merged into the running best (:func:`running_topk_update`). Peak extra memory O(query_block · database_block).
 - CPU, screened (``screen=True``; the default for float32 where the CPU multiplies bfloat16 natively and the
   search is large): one bfloat16 GEMM scores every pair, a rigorous error bound keeps every pair that could be
-  in the top k, and those are rescored exactly in float64 (:mod:`simrepro.kernels.screening`). Same answer as
-  the float32 scan, several times faster on such CPUs; a query block the bound cannot separate (e.g. many
-  near-duplicates) falls back to the scan.
+  in the top k, and those are rescored in float64 (:mod:`simrepro.kernels.screening`, which scores x·y or
+  −‖x − y‖² directly). The exact neighbours, with float64-accurate D, faster than the float32 scan on such CPUs;
+  a query block the bound cannot separate (e.g. many near-duplicates) falls back to the scan.
 - CUDA float32: the Triton kernel in :mod:`simrepro.kernels.triton.topk` (GEMM tile + in-register k-select).
 
 k-selection (:mod:`simrepro.kernels.kselect`). With τ = the k-th best score seen so far for the query (or, on
