@@ -25,7 +25,8 @@ import torch
 from benchmarks.common import copy_bandwidth_gbs, format_table, gemm_peak_gflops, interleaved_medians, write_json
 from simrepro.kernels.kselect import CHUNK
 from simrepro.kernels.screening import ScreenedDatabase, native_bf16_available
-from simrepro.kernels.topk import _validated, chunked_topk, limit_cpu_threads, running_topk_update, topk_search
+from simrepro.kernels.topk import (_DATABASE_BLOCK, _SCREEN_QUERY_BLOCK, _validated, chunked_topk, limit_cpu_threads,
+                                   running_topk_update, topk_search)
 from simrepro.metrics import knn_matches
 
 SIZES = {"smoke": {"synthetic": (20_000, 128, 500), "fashion": (10_000, 500)},
@@ -47,10 +48,10 @@ def fashion_case(nb: int, nq: int) -> tuple[np.ndarray, np.ndarray]:
     return (train[:nb].reshape(nb, -1).astype(np.float32), test[:nq].reshape(nq, -1).astype(np.float32))
 
 
-def kept_pairs_per_query(xq: np.ndarray, xb: np.ndarray, k: int, metric: str, block: int = 1024) -> float:
+def kept_pairs_per_query(xq: np.ndarray, xb: np.ndarray, k: int, metric: str, block: int = _SCREEN_QUERY_BLOCK) -> float:
     """Pairs the bf16 screen rescores per query, on the first ``block`` queries (NaN where it gives up)."""
     q, y = _validated(xq[:block], xb, metric)
-    database = ScreenedDatabase(y, metric, 16384, CHUNK)
+    database = ScreenedDatabase(y, metric, _DATABASE_BLOCK, CHUNK)
     return database.kept_per_query if database.search(q, k) is not None else float("nan")
 
 

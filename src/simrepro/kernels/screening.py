@@ -82,14 +82,14 @@ class _Side:
     plus γ_K times the split squared norm's magnitude (l2; else 0); ``full_norm`` ≥ ‖X‖.
     """
 
-    def __init__(self, x: torch.Tensor, shift: torch.Tensor | None, role: str, order: torch.Tensor | None = None):
+    def __init__(self, x: torch.Tensor, shift: torch.Tensor | None, role: str):
         n, d = x.shape
         exact = shift is None and x.dtype == torch.float32                     # v = x: no rounding before bf16
         k_terms = d if shift is None else d + 4
         columns = torch.empty((n, k_terms), dtype=torch.bfloat16, device=x.device)
         norm, residual, length = (torch.empty(n, dtype=torch.float64, device=x.device) for _ in range(3))
         for s in range(0, n, _ROWS):
-            rows = x[s:s + _ROWS] if order is None else torch.index_select(x, 0, order[s:s + _ROWS])
+            rows = x[s:s + _ROWS]
             v = (rows if shift is None else rows - shift).float()              # v = fl32(x − μ)
             rounded = v.to(torch.bfloat16)
             columns[s:s + _ROWS, :d] = rounded
@@ -104,6 +104,7 @@ class _Side:
         residual += delta
         self.gamma = _gamma(k_terms)
         self.extra = torch.zeros_like(norm)
+        magnitude = torch.zeros_like(norm)                                      # |a_hi| + |a_lo| + 1 + 1 (l2)
         if shift is not None:                                                   # l2: the split −‖c‖² columns
             target = -length.square()                                           # −fl(‖v‖)² ≈ −‖c‖²
             hi = target.to(torch.bfloat16)
@@ -121,9 +122,7 @@ class _Side:
                 columns[:, d:] = torch.cat([ones, split], 1)
             else:
                 columns[:, d:] = torch.cat([split, ones], 1)
-            magnitude = magnitude + 2
-        else:
-            magnitude = torch.zeros_like(norm)
+            magnitude += 2
         self.matrix, self.norm, self.residual = columns, norm, residual
         self.full_norm = norm + magnitude
 
@@ -176,14 +175,12 @@ class ScreenedDatabase:
             raise ValueError(f"database_block ({database_block}) must be a multiple of chunk ({chunk})")
         self.y, self.metric, self.block, self.chunk = y, metric, database_block, chunk
         self.shift = y.mean(0) if metric == "l2" else None
-        self.order = torch.argsort(torch.cat([(y[s:s + _ROWS] if self.shift is None else y[s:s + _ROWS] - self.shift)
-                                              .float().norm(dim=1) for s in range(0, y.shape[0], _ROWS)]))
-        side = _Side(y, self.shift, "database", self.order)
-        self.matrix = side.matrix
-        self.norm_max = _block_max(side.norm, database_block)
-        self.residual_max = _block_max(side.residual, database_block)
-        self.extra_max = _block_max(side.extra, database_block)
-        self.full_norm_max = _block_max(side.full_norm, database_block)
+        side = _Side(y, self.shift, "database")
+        self.order = torch.argsort(side.norm)                                    # norm-sorted: tight block maxima
+        self.matrix = torch.index_select(side.matrix, 0, self.order)
+        self.norm_max, self.residual_max, self.extra_max, self.full_norm_max = (
+            _block_max(values[self.order], database_block)
+            for values in (side.norm, side.residual, side.extra, side.full_norm))
         self.gamma = side.gamma
         self.k_terms = side.matrix.shape[1]
         self.kept_per_query = float("nan")

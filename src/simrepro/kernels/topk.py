@@ -226,7 +226,12 @@ def search_validated(q: torch.Tensor, y: torch.Tensor, k: int, metric: str, *, b
         return _scores_to_distances(s, i, q, metric, k)
     if dev.type == "cpu" and nb >= k * CHUNK and _wants_screen(screen, q, nb):
         return _screened_search(q, y, k, metric, block_size)
-    qb, db = _parse_blocks(block_size, nb, q.element_size())
+    return _scan_search(q, y, k, metric, block_size)
+
+
+def _scan_search(q: torch.Tensor, y: torch.Tensor, k: int, metric: str, block_size) -> tuple[torch.Tensor, torch.Tensor]:
+    """The blocked GEMM + k-select path, D and I in the metric's units."""
+    qb, db = _parse_blocks(block_size, y.shape[0], q.element_size())
     return _scores_to_distances(*_blocked_topk_scores(q, y, k, metric, qb, db), q, metric, k)
 
 
@@ -251,8 +256,7 @@ def _screened_search(q: torch.Tensor, y: torch.Tensor, k: int, metric: str, bloc
         x = q[qs:qs + qb]
         found = database.search(x, k)
         if found is None:
-            scan_qb, scan_db = _parse_blocks(None, y.shape[0], x.element_size())
-            found = _scores_to_distances(*_blocked_topk_scores(x, y, k, metric, scan_qb, scan_db), x, metric, k)
+            found = _scan_search(x, y, k, metric, None)
         D[qs:qs + x.shape[0]], I[qs:qs + x.shape[0]] = found
     return D, I
 
