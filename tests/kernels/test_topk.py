@@ -136,6 +136,7 @@ def test_limit_cpu_threads_restores_the_setting():
     (dict(k=2.5), "k must be a positive integer"),
     (dict(metric="gaussian"), "unknown metric"),
     (dict(device="tpu"), "device must be one of"),
+    (dict(screen="yes"), "screen must be None"),
 ])
 def test_argument_errors(bad, match):
     q, y = _data(3, 10, 4)

@@ -52,7 +52,9 @@ _SCREEN_MIN_FLOP = 2 ** 30       # screen by default from about this many multip
 _SELECT_THREADS = 1              # CPU threads of the select (the GEMM keeps torch's setting): limit_cpu_threads
 
 
-def _check_args(metric: str, k, device: str) -> int:
+def _check_args(metric: str, k, device: str, screen: bool | None = None) -> int:
+    if screen not in (None, True, False):
+        raise ValueError(f"screen must be None (automatic), True or False, got {screen!r}")
     if metric not in TOPK_METRICS:
         raise ValueError(f"unknown metric {metric!r} for topk_search; expected one of {', '.join(TOPK_METRICS)}")
     if device not in DEVICES:
@@ -202,7 +204,7 @@ def topk_search(queries, database, k: int, metric: str = "dot", *, block_size=No
     the scan runs). Every choice returns the exact neighbours.
     Raises ``ValueError`` for k < 1, an unknown metric/device, mismatched dimensions or NaN/inf input.
     """
-    k = _check_args(metric, k, device)
+    k = _check_args(metric, k, device, screen)
     q, y = _validated(queries, database, metric)
     D, I = search_validated(q, y, k, metric, block_size=block_size, device=device, screen=screen)
     return _as_output(D, I, queries)
