@@ -18,8 +18,7 @@ def _cmd_list(args) -> int:
             continue
         result = paths.results_file(p.slug)
         if result.exists():
-            counts = json.loads(result.read_text())["summary"]
-            summary = ", ".join(f"{n} {v}" for v, n in counts.items())
+            summary = V.summary_text(V.summarize(json.loads(result.read_text())["claims"]))
         else:
             summary = "pending" if not p.has_notebook else "no result yet"
         print(f"{p.id:>3}  {p.slug:<28} {p.tier:<10} {p.theme[:34]:<34} {summary}")
@@ -89,11 +88,26 @@ def _cmd_pipeline(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from simrepro.repro import params
+    from simrepro.repro import params, trail
     papers = catalog.papers()
     with_nb = params.validate_all()
-    n_claims = sum(len(p.claims) for p in papers)
-    print(f"catalog: {len(papers)} papers, {len(with_nb)} with notebooks, {n_claims} claims; params.yaml valid")
+    claims = [c for p in papers for c in p.claims]
+    n_paper = sum(c.kind == "paper" for c in claims)
+    print(f"catalog: {len(papers)} papers, {len(with_nb)} with notebooks, {len(claims)} claims "
+          f"({n_paper} paper claims, {len(claims) - n_paper} checks), every threshold with a basis; "
+          "params.yaml valid")
+    try:
+        problems = trail.check_all()
+    except trail.NoHistory as e:
+        print(f"amendment trail not checked: {e}")
+        return 0
+    for line in problems:
+        print(f"simrepro validate: {line}", file=sys.stderr)
+    if problems:
+        print(f"simrepro validate: {len(problems)} undeclared change(s) to claims since their papers' first "
+              "results (see docs/adding_a_paper.md, 'Amendments')", file=sys.stderr)
+        return 1
+    print("amendment trail: every change since each paper's first results is declared")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -15,12 +16,15 @@ TOY_CLAIMS = {
     "slug": "toy_paper",
     "summary": "A toy paper whose notebook squares a number.",
     "claims": [
-        {"id": "square", "statement": "3² is 9", "source": "Eq. 1", "metric": "square",
-         "paper_value": 9.0, "check": {"op": "approx", "tol": 1e-9}},
-        {"id": "bigger", "statement": "the square exceeds the input", "source": "Sec. 2",
-         "metric": "square", "check": {"op": "gt", "ref": "x"}, "scale": "reduced"},
-        {"id": "gpu", "statement": "fast on GPUs", "source": "Sec. 3", "check": {"op": "not_testable"},
-         "reason": "no GPU here"},
+        {"id": "square", "kind": "paper", "statement": "3² is 9", "source": "Eq. 1", "metric": "square",
+         "paper_value": 9.0, "check": {"op": "approx", "tol": 1e-9}, "basis": "paper",
+         "basis_note": "the paper states 9 exactly"},
+        {"id": "bigger", "kind": "paper", "statement": "the square exceeds the input", "source": "Sec. 2",
+         "metric": "square", "check": {"op": "gt", "ref": "x"}, "scale": "reduced", "basis": "paper"},
+        {"id": "is-finite", "kind": "check", "statement": "the square is below 100", "source": "ours",
+         "metric": "square", "check": {"op": "lt", "value": 100.0}, "basis": "plan", "basis_note": "a sanity bound"},
+        {"id": "gpu", "kind": "paper", "statement": "fast on GPUs", "source": "Sec. 3",
+         "check": {"op": "not_testable"}, "reason": "no GPU here"},
     ],
 }
 
@@ -40,6 +44,12 @@ def toy_notebook(body: str = "") -> nbformat.NotebookNode:
         nbformat.v4.new_code_cell('run.record({"square": x * x, "x": x})'),
     ]
     return nb
+
+
+@pytest.fixture
+def toy_claims():
+    """A fresh copy of the toy paper's claims file, to edit."""
+    return copy.deepcopy(TOY_CLAIMS)
 
 
 @pytest.fixture

@@ -26,9 +26,9 @@ def test_every_claims_file_is_valid_and_names_a_catalog_paper():
     slugs = set(catalog.slugs())
     for path in sorted((paths.root() / "catalog" / "claims").glob("*.yaml")):
         assert path.stem in slugs, f"{path.name} does not match a catalog slug"
-        summary, claims = catalog.load_claims(path.stem)
-        assert claims, f"{path.name} has no claims"
-        assert summary, f"{path.name} has no summary"
+        f = catalog.load_claims(path.stem)
+        assert f.claims, f"{path.name} has no claims"
+        assert f.summary, f"{path.name} has no summary"
 
 
 def test_every_notebook_has_claims_and_no_stored_outputs():

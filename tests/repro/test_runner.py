@@ -21,8 +21,12 @@ def test_success_publishes_result_report_and_provenance(suite):
     result = run_paper("toy_paper", "smoke", progress=False)
     on_disk = json.loads(paths.results_file("toy_paper").read_text())
     assert on_disk == result
-    assert [c["verdict"] for c in result["claims"]] == ["reproduced", "reproduced at reduced scale",
+    assert [c["verdict"] for c in result["claims"]] == ["reproduced", "reproduced at reduced scale", "passed",
                                                         "not testable here"]
+    assert [c["kind"] for c in result["claims"]] == ["paper", "paper", "check", "paper"]
+    assert result["summary"] == {"paper": {"reproduced": 1, "reproduced at reduced scale": 1,
+                                           "not testable here": 1}, "checks": {"passed": 1}}
+    assert all("basis" in c for c in result["claims"])
     assert result["metrics"] == {"square": 9.0, "x": 3.0}
     prov = result["provenance"]
     assert prov["runner"] == "pipeline" and prov["params"]["x"] == 3.0 and len(prov["params_hash"]) == 64
@@ -65,6 +69,8 @@ def test_site_lists_every_paper_and_marks_pending(suite):
     assert page.count("<tr class='paper'") == 120
     assert page.count("data-verdicts='pending'") == 119
     assert "toy_paper.html" in page and "<script src=" not in page
+    headline = page[page.index("<b>3 paper claims:</b>"):page.index("implementation checks passed")]
+    assert "reproduced" in headline and "1/1" in headline and "passed</span>" not in headline.split("·")[0]
     css = (suite / "reports" / "notebook.css").read_text()
     assert ".jp-Cell" in css and "<style" not in css
 

@@ -86,15 +86,20 @@ def write_json_atomic(path: Path, obj) -> None:
 
 
 class VerdictTable(list):
-    """The verdicts of a run: a list of dicts that renders as a table in Jupyter and as text elsewhere."""
+    """The verdicts of a run: a list of dicts that renders as a table in Jupyter (with the amendment trail
+    below it) and as text elsewhere."""
+
+    def __init__(self, rows=(), withdrawn=(), not_preregistered: str | None = None):
+        super().__init__(rows)
+        self.withdrawn, self.not_preregistered = list(withdrawn), not_preregistered
 
     def _repr_html_(self) -> str:
-        return html.verdict_table(list(self))
+        return html.verdict_table(list(self)) + html.amendments(list(self), self.withdrawn, self.not_preregistered)
 
     def __repr__(self) -> str:
         width = max((len(r["claim"]) for r in self), default=5)
-        return "\n".join(f"{r['claim']:<{width}}  {r['verdict']:<28} ours={html.fmt(r['measured'])}  "
-                         f"({r['expected']})" for r in self)
+        return "\n".join(f"{r['claim']:<{width}}  {r.get('kind', 'paper'):<5}  {r['verdict']:<28} "
+                         f"ours={html.fmt(r['measured'])}  ({r['expected']})" for r in self)
 
 
 class Run:
@@ -112,23 +117,28 @@ class Run:
 
     def claims_table(self) -> VerdictTable:
         """The paper's claims before the run (verdict 'pending')."""
-        return VerdictTable({"claim": c.id, "statement": c.statement, "source": c.source, "verdict": V.PENDING,
-                             "measured": None, "paper_value": c.paper_value,
+        return VerdictTable({"claim": c.id, "kind": c.kind, "statement": c.statement, "source": c.source,
+                             "verdict": V.PENDING, "measured": None, "paper_value": c.paper_value,
                              "expected": f"not testable: {c.reason}" if c.check["op"] == "not_testable"
-                             else ", ".join(c.metrics), "scale": c.scale} for c in self.paper.claims)
+                             else ", ".join(c.metrics) + (" (per seed)" if c.stochastic else ""),
+                             "basis": c.basis, "basis_note": c.basis_note, "scale": c.scale}
+                            for c in self.paper.claims)
 
     def record(self, metrics: dict) -> VerdictTable:
         """Judge every claim against ``metrics`` and write the result; returns the verdict table.
 
-        Raises :class:`~simrepro.repro.verdicts.MetricError` if a claim's metric is missing or not a number."""
+        Raises :class:`~simrepro.repro.verdicts.MetricError` if a claim's metric is missing or not a number,
+        or a stochastic claim has fewer seeds than its profile needs."""
         if not isinstance(metrics, dict) or not all(isinstance(k, str) for k in metrics):
             raise V.MetricError("record() takes a dict {metric name: value}")
-        verdicts = V.evaluate_all(self.paper.claims, metrics)
+        verdicts = V.evaluate_all(self.paper.claims, metrics, self.profile)
         from simrepro.data._store import USED
         result = {
             "slug": self.slug, "id": self.paper.id, "title": self.paper.title, "profile": self.profile,
             "summary": V.summarize(verdicts),
             "claims": [v.to_dict() for v in verdicts],
+            "withdrawn": list(self.paper.withdrawn),
+            "not_preregistered": self.paper.not_preregistered,
             "metrics": {k: _plain(v) for k, v in metrics.items()},
             "provenance": {
                 "runner": "pipeline" if self.context else "interactive",
@@ -146,10 +156,12 @@ class Run:
             },
         }
         for v in result["claims"]:
-            v["measured"] = _plain(v["measured"]) if v["measured"] is not None else None
+            for key in ("measured", "values", "ci"):
+                if v.get(key) is not None:
+                    v[key] = _plain(v[key])
         target = Path(self.context["staging"]) if self.context else paths.interactive_results_file(self.slug)
         write_json_atomic(target, result)
-        return VerdictTable(result["claims"])
+        return VerdictTable(result["claims"], self.paper.withdrawn, self.paper.not_preregistered)
 
 
 def start(slug: str, *, profile: str = "smoke", seed: int = 0, device: str = "auto") -> Run:

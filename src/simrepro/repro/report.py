@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from simrepro.repro import html as H
+from simrepro.repro import verdicts as V
 
 _REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.I)
 _REMOTE_LINK = re.compile(r"<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>", re.I)
@@ -55,7 +56,7 @@ def banner(result: dict) -> str:
     return (f"<style>{H.CSS}</style><div style='font:14px system-ui,sans-serif;border:1px solid #d0d7de;border-radius:6px;"
             f"padding:10px 14px;margin:10px auto;max-width:1100px;background:#fff'>"
             f"<a href='index.html'>← scoreboard</a> · <b>{H.esc(result['id'])}. {H.esc(result['title'])}</b><br>"
-            f"profile <b>{H.esc(result['profile'])}</b> · {H.summary_badges(result['summary'])} · "
+            f"profile <b>{H.esc(result['profile'])}</b> · {H.summary_badges(V.summarize(result['claims']))} · "
             f"commit {H.esc(commit)} · params {H.esc((prov.get('params_hash') or '')[:10])} · "
             f"device {H.esc(prov['device'].get('device'))} ({H.esc(prov['device'].get('cpu'))}) · "
             f"wall time {prov['wall_time_s']:.1f} s · started {H.esc(prov['started_at'])}</div>")

@@ -62,8 +62,10 @@ def _row(p: catalog.Paper, result: dict | None) -> str:
         verdicts, detail, profile = [V.PENDING], H.badge(V.PENDING), "—"
     else:
         verdicts = [c["verdict"] for c in result["claims"]]
-        detail = (f"<details><summary>{H.summary_badges(result['summary'])}</summary>"
-                  f"{H.verdict_table(result['claims'])}</details>")
+        detail = (f"<details><summary>{H.summary_badges(V.summarize(result['claims']))}</summary>"
+                  f"{H.verdict_table(result['claims'])}"
+                  f"{H.amendments(result['claims'], result.get('withdrawn'), result.get('not_preregistered'))}"
+                  f"</details>")
         profile = H.esc(result["profile"])
     return (f"<tr class='paper' data-tier='{H.esc(p.tier)}' data-theme='{H.esc(p.theme)}' "
             f"data-verdicts='{H.esc('|'.join(sorted(set(verdicts))))}'><td>{p.id}</td><td>{title}</td>"
@@ -78,18 +80,25 @@ def build_site() -> str:
     unknown = set(results) - {p.slug for p in papers}
     if unknown:
         raise catalog.CatalogError(f"results for unknown paper(s): {', '.join(sorted(unknown))}")
-    claim_counts = V.summarize([c for r in results.values() for c in r["claims"]])
+    counts = V.summarize([c for r in results.values() for c in r["claims"]])
+    n_paper, n_checks = sum(counts["paper"].values()), sum(counts["checks"].values())
     rows = "".join(_row(p, results.get(p.slug)) for p in papers)
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>simrepro scoreboard</title>
 <style>{H.CSS}{_PAGE_CSS}</style></head><body>
 <h1>simrepro — scoreboard of claims</h1>
-<p class="muted">{len(papers)} papers · {len(results)} with results · claims: {H.summary_badges(claim_counts)}</p>
-<p class="muted">Verdicts are computed from each paper's claims (catalog/claims/&lt;slug&gt;.yaml) and the numbers its
-notebook measured: <b>reproduced</b> = the paper's number in the paper's setup; <b>reproduced at reduced scale</b> =
-the claim's direction or ordering holds in our smaller setup; <b>not reproduced</b> = it ran and did not hold;
-<b>not testable here</b> = needs a model, data or hardware we cannot have; <b>pending</b> = no notebook yet.
-Click a verdict summary for the claims.</p>
+<p class="muted">{len(papers)} papers · {len(results)} with results</p>
+<p><b>{n_paper} paper claims:</b> {H.summary_badges({"paper": counts["paper"]})}
+&nbsp;·&nbsp; <b>{counts["checks"].get(V.PASSED, 0)}/{n_checks} implementation checks passed</b></p>
+<p class="muted">A <b>paper claim</b> is what the paper asserts (its numbers, comparisons, headline); a <b>check</b> is
+a property of our implementation (an identity, parity with the official code or a peer) and never counts as
+reproduced. Paper claims: <b>reproduced</b> = the paper's number in the paper's setup, within its printed precision
+or a tolerance from measured noise; <b>reproduced at reduced scale</b> = the direction or ordering holds, beyond
+noise, in our smaller or different setup; <b>inconclusive</b> = the 95 % interval over ≥ 5 seeds straddles the
+claim's threshold; <b>not reproduced</b> = it ran and failed beyond noise; <b>not testable here</b> = needs a model,
+data or hardware that cannot be had offline; <b>pending</b> = no notebook yet. Every threshold names its basis
+(paper, noise or plan) and every change after a paper's first results is listed under its claims. Click a
+verdict summary for the claims.</p>
 <div class="filters">{_options('f-tier', 'tier', sorted({p.tier for p in papers}))}
 {_options('f-theme', 'theme', sorted({p.theme for p in papers}))}
 {_options('f-verdict', 'verdict', V.ORDER)}
