@@ -183,3 +183,25 @@ def test_sentence_scores_is_the_pipeline():
         assert np.allclose(got, want, atol=1e-14), system
     with pytest.raises(ValueError, match="unknown system"):
         lx.sentence_scores(SENTS, idf, "pagerank")
+
+
+def test_rounded_kendall_tau_keeps_ties_that_convergence_error_would_break():
+    ours = np.array([0.2, 0.2, 0.3, 0.3])
+    theirs = ours + np.array([4e-10, -4e-10, 0.0, 1e-9])       # a peer's convergence error breaks the ties
+    assert lx.rounded_kendall_tau(ours, theirs, 6) == pytest.approx(1.0)
+    assert lx.rounded_kendall_tau(ours, theirs, 12) < 0.99       # unrounded-like: the error orders the ties
+    assert lx.rounded_kendall_tau(np.ones(3), np.ones(3) + 1e-9) == 1.0
+    assert lx.rounded_kendall_tau([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    with pytest.raises(ValueError):
+        lx.rounded_kendall_tau([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_add_off_topic_documents_draws_from_other_clusters_only():
+    clusters = [[f"c{c}d{j}" for j in range(4)] for c in range(3)]
+    noisy = lx.add_off_topic_documents(clusters, 2, np.random.default_rng(0))
+    for c, docs in enumerate(noisy):
+        assert docs[:4] == clusters[c] and len(docs) == 6
+        assert all(not d.startswith(f"c{c}") for d in docs[4:]) and len(set(docs[4:])) == 2
+    assert lx.add_off_topic_documents(clusters, 0, np.random.default_rng(0)) == clusters
+    with pytest.raises(ValueError):
+        lx.add_off_topic_documents(clusters, 9, np.random.default_rng(0))

@@ -224,3 +224,32 @@ def sentence_scores(sentences: Sequence[str], idf: dict[str, float], system: str
     if system == "degree":
         return degree_centrality(S, threshold)
     return lexrank(S, threshold=threshold if system == "threshold" else None, damping=damping)
+
+
+def rounded_kendall_tau(a, b, decimals: int = 6) -> float:
+    """Kendall τ-b of two score vectors after rounding both to ``decimals`` decimals (so that scores equal up to
+    a peer's convergence error count as ties rather than being ordered by that error); 1.0 when both are
+    constant after rounding (τ-b is undefined there, and the two rankings agree)."""
+    from scipy.stats import kendalltau
+    a = np.round(np.asarray(a, dtype=np.float64), decimals)
+    b = np.round(np.asarray(b, dtype=np.float64), decimals)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"a and b must be vectors of the same length, got {a.shape} and {b.shape}")
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return 1.0
+    return float(kendalltau(a, b).statistic)
+
+
+def add_off_topic_documents(clusters: Sequence[Sequence], n_extra: int, rng: np.random.Generator) -> list[list]:
+    """An imperfect topical clustering: cluster c gets ``n_extra`` documents drawn without replacement from the
+    other clusters (its own documents first, unchanged). ``clusters[c]`` is a list of documents."""
+    if not (isinstance(n_extra, (int, np.integer)) and n_extra >= 0):
+        raise ValueError(f"n_extra must be a non-negative integer, got {n_extra!r}")
+    out = []
+    for c, docs in enumerate(clusters):
+        others = [(o, j) for o in range(len(clusters)) if o != c for j in range(len(clusters[o]))]
+        if n_extra > len(others):
+            raise ValueError(f"cluster {c}: {n_extra} extra documents requested, only {len(others)} elsewhere")
+        picks = rng.choice(len(others), size=n_extra, replace=False) if n_extra else []
+        out.append(list(docs) + [clusters[others[p][0]][others[p][1]] for p in picks])
+    return out
