@@ -53,3 +53,12 @@ def test_claims_file_with_the_wrong_slug_is_rejected(suite):
     path.write_text(path.read_text().replace("slug: toy_paper", "slug: other"))
     with pytest.raises(catalog.CatalogError, match="expected 'toy_paper'"):
         catalog.paper("toy_paper")
+
+
+def test_every_change_to_a_claim_since_its_first_results_is_declared():
+    from simrepro.repro import trail
+    try:
+        problems = trail.check_all()
+    except trail.NoHistory as e:
+        pytest.skip(f"amendment trail needs the git history: {e}")
+    assert problems == [], "\n".join(problems)
