@@ -123,3 +123,26 @@ def test_row_angles_accurate_near_zero():
     perp = b[0] - a[0] - (b[0] - a[0]) @ a[0] / (a[0] @ a[0]) * a[0]
     assert da.row_angles(a, b)[0] == pytest.approx(np.linalg.norm(perp) / np.linalg.norm(a), rel=1e-6)
     np.testing.assert_allclose(da.row_angles(np.eye(3), np.eye(3)[::-1])[[0, 2]], np.pi / 2)
+
+
+def test_arithmetic_cost_reproduces_known_counts():
+    rdct = da.rounded_dct(8, 2.0)
+    assert da.arithmetic_cost(rdct) == (22, 0)                         # Cintra & Bayer (2011): 22 additions
+    jam16 = da.jam_scale(rdct)
+    assert da.arithmetic_cost(jam16) == (2 * 22 + 16, 0)               # JAM: 2·A(N/2) + N
+    assert da.arithmetic_cost(da.jam_scale(jam16)) == (2 * 60 + 32, 0)
+    # a block without the DCT symmetry costs its direct product; ±2 entries cost a shift each
+    b = np.array([[1, 2, 0], [0, -1, 1], [2, 2, -2]])
+    assert da.arithmetic_cost(b) == (1 + 1 + 2, 4)
+    assert da.arithmetic_cost(np.eye(4, dtype=int)) == (0, 0)
+    with pytest.raises(ValueError, match="power of two"):
+        da.arithmetic_cost(np.array([[3, 1], [1, -1]]))
+    with pytest.raises(ValueError, match="square integer"):
+        da.arithmetic_cost(np.ones((2, 3), dtype=int))
+
+
+def test_min_angle_even_half_is_the_half_length_approximation():
+    # min angle is scale-invariant and c_{2m}[:N/2] ∝ the N/2-point row m, so the even half-block of T_N is T_{N/2}
+    for n in (16, 32):
+        t = da.min_angle_approximation(n, 2)
+        np.testing.assert_array_equal(t[0::2, : n // 2], da.min_angle_approximation(n // 2, 2))
