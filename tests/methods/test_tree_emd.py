@@ -103,3 +103,16 @@ def test_bad_weights_raise():
         te.tree_emd(p, [1, 0], [1, 0])
     with pytest.raises(ValueError, match="edge_length"):
         te.tree_emd(p, [1, 0, 0], [0, 1, 0], edge_length=[1, -1, 1])
+
+
+def test_official_example_matches_the_official_printouts():
+    # notebooks/coding_example.ipynb of the official repository prints 7.109814812862823 (fast_distance.py,
+    # cell 25) and 7.109814786859999 (the PuLP/CBC LP, cell 16) for companies 0 and 1 of its synthetic data
+    parent, w0, w1 = te.official_example()
+    assert parent.size == 85 and te.node_depth(te.check_tree(parent)).max() == 5
+    assert abs(w0.sum() - 1) < 1e-12 and abs(w1.sum() - 1) < 1e-12 and (w0 >= 0).all() and (w1 >= 0).all()
+    closed = te.tree_emd(parent, w0, w1)
+    assert abs(closed - 7.109814812862823) <= 1e-12
+    assert abs(te.tree_emd_lp(parent, w0, w1) - closed) <= 1e-8
+    assert abs(closed - 7.109814786859999) <= 1e-5          # CBC's default tolerances
+    assert te.tree_emd(parent, w0, w0) == 0.0

@@ -228,3 +228,33 @@ def knn_accuracy(distances: np.ndarray, labels: np.ndarray, k: int) -> float:
     votes = labels[nn]
     pred = np.array([np.bincount(v, minlength=labels.max() + 1).argmax() for v in votes])
     return float(np.mean(pred == labels))
+
+
+# --- the official demo's input ----------------------------------------------------------------------------
+
+# Companies 0 and 1 of the official repository's synthetic_data/synthetic_company_graph_data.pkl (commit
+# e1677fd of github.com/snoels/earth-movers-graph-distance-metric; a dict of 10 networkx DiGraphs over the same
+# 85-node tree, node 0 the root, edges parent → child, node attribute 'weight'). Transcribed here (the tree as a
+# parent array, each weighting by its non-zero entries at full float64 precision) because the pickle is not an
+# offline package; their notebook notebooks/coding_example.ipynb prints the distance of this pair.
+_OFFICIAL_PARENT = (
+    -1, 0, 1, 2, 3, 2, 5, 1, 7, 8, 9, 7, 11, 1, 13, 14, 13, 16, 1, 18, 19, 18, 21, 18, 23, 23, 1, 26, 27, 26, 29,
+    26, 31, 31, 26, 34, 26, 36, 1, 38, 39, 38, 41, 1, 43, 44, 1, 46, 47, 46, 0, 50, 51, 50, 53, 50, 55, 50, 57, 0,
+    59, 60, 60, 62, 62, 60, 60, 59, 67, 68, 68, 67, 71, 67, 67, 74, 74, 59, 77, 77, 0, 80, 81, 80, 83)
+_OFFICIAL_WEIGHTS = (
+    {4: 0.0003393985375491811, 10: 0.0005374883484080084, 20: 0.00405102920057484, 28: 0.0011623996471504204,
+     58: 0.4550184635760243, 61: 0.011039163742649316, 63: 0.24868358415744343, 65: 0.15616882476552907,
+     68: 0.06538936665189415, 75: 0.01518353373247253, 82: 0.042426747640304664},
+    {4: 0.0001876575495975711, 15: 0.06090240867360623, 17: 0.03285091427765498, 40: 0.009209838551020337,
+     48: 0.8739397131840263, 61: 0.01584332033529263, 64: 0.0006981385836520154, 73: 0.00028137945130819297,
+     79: 0.000530882833218068, 82: 0.005555746560623461},
+)
+
+
+def official_example() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(parent (85,), w⁰ (85,), w¹ (85,)): companies 0 and 1 of the official synthetic data (see above)."""
+    parent = np.asarray(_OFFICIAL_PARENT, dtype=np.int64)
+    w = np.zeros((2, parent.size))
+    for row, entries in enumerate(_OFFICIAL_WEIGHTS):
+        w[row, list(entries)] = list(entries.values())
+    return parent, w[0], w[1]
