@@ -143,3 +143,16 @@ def test_bert_attention_inputs_reproduce_the_models_attention():
     assert diff < 1e-5
     with pytest.raises(ValueError, match="one unpadded sequence"):
         ka.bert_attention_inputs(model, tok(["a b", "c"], padding=True, return_tensors="pt"))
+
+
+def test_sample_documents_halves_without_replacement_and_seeded():
+    pools = {"test": [f"t{i}" for i in range(10)], "background": [f"b{i}" for i in range(30)]}
+    s = ka.sample_documents(pools, 7, seed=3)
+    assert len(s) == 7 and len(set(s)) == 7
+    assert sum(x.startswith("t") for x in s) == 3 and all(x.startswith("t") for x in s[:3])
+    assert s == ka.sample_documents(pools, 7, seed=3)
+    assert s != ka.sample_documents(pools, 7, seed=4)
+    with pytest.raises(ValueError):
+        ka.sample_documents(pools, 22, seed=0)          # 11 > 10 test documents
+    with pytest.raises(ValueError):
+        ka.sample_documents(pools, 0, seed=0)

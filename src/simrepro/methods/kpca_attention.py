@@ -151,3 +151,15 @@ def analyse_head(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, phi_scale: floa
                  phi_sq_median=float(np.median(phi_sq)), h_sq_median=float(np.median(h_sq)),
                  j_proj=float(np.mean(phi_sq - h_sq)))
     return stats
+
+
+def sample_documents(pools: dict[str, list[str]], n_docs: int, seed: int) -> list[str]:
+    """One seeded document sample: ⌊n_docs/2⌋ from ``pools['test']`` then the rest from ``pools['background']``,
+    each drawn uniformly without replacement (order as drawn). Different seeds give independent samples."""
+    half = n_docs // 2
+    need = {"test": half, "background": n_docs - half}
+    if n_docs < 1 or any(need[k] > len(pools.get(k, ())) for k in need):
+        raise ValueError(f"need 1 ≤ n_docs and pools 'test' ≥ {half}, 'background' ≥ {n_docs - half} documents; got "
+                         f"n_docs={n_docs}, sizes { {k: len(v) for k, v in pools.items()} }")
+    rng = np.random.default_rng(seed)
+    return [pools[k][i] for k in ("test", "background") for i in rng.choice(len(pools[k]), need[k], replace=False)]
