@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from simrepro.repro import catalog, paths
 from simrepro.repro import verdicts as V
@@ -26,13 +27,20 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    from simrepro.repro import params
     from simrepro.repro.runner import run_paper
     result = run_paper(args.slug, args.profile, progress=not args.quiet)
     width = max(len(c["claim"]) for c in result["claims"])
     for c in result["claims"]:
-        print(f"{c['claim']:<{width}}  {c['verdict']}")
-    print(f"wrote results/{args.slug}.json and reports/{args.slug}.html "
+        print(f"{c['claim']:<{width}}  {c['kind']:<5}  {c['verdict']}")
+    pipeline_profile = params.load()["profile"]
+    out = paths.output_root(result["profile"], pipeline_profile).relative_to(paths.root())
+    prefix = "" if out == Path(".") else f"{out}/"
+    print(f"wrote {prefix}results/{args.slug}.json and {prefix}reports/{args.slug}.html "
           f"({result['provenance']['wall_time_s']:.1f} s, profile {result['profile']})")
+    if prefix:
+        print(f"profile {result['profile']} is not params.yaml's ({pipeline_profile}): the committed results/ and "
+              "reports/ were left as they are")
     return 0
 
 
@@ -148,7 +156,8 @@ def main(argv=None) -> int:
     from simrepro.repro.runner import RunFailed
     try:
         return args.func(args)
-    except (catalog.CatalogError, ParamsError, RunFailed, RunError, V.MetricError, AssetMissing) as e:
+    except (catalog.CatalogError, ParamsError, RunFailed, RunError, V.MetricError, AssetMissing,
+            paths.RootNotFound) as e:
         print(f"simrepro {args.command}: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head`

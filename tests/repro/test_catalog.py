@@ -62,3 +62,18 @@ def test_every_change_to_a_claim_since_its_first_results_is_declared():
     except trail.NoHistory as e:
         pytest.skip(f"amendment trail needs the git history: {e}")
     assert problems == [], "\n".join(problems)
+
+
+def test_the_root_is_found_from_the_working_directory_not_the_package(tmp_path, monkeypatch):
+    monkeypatch.delenv(paths.ROOT_ENV, raising=False)
+    (tmp_path / "ws" / "catalog").mkdir(parents=True)
+    (tmp_path / "ws" / "catalog" / "papers.yaml").write_text("[]\n")
+    (tmp_path / "ws" / "params.yaml").write_text("profile: smoke\n")
+    (tmp_path / "ws" / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "ws" / "notebooks")
+    assert paths.root() == (tmp_path / "ws").resolve()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(paths.RootNotFound, match="SIMREPRO_ROOT"):
+        paths.root()
+    monkeypatch.setenv(paths.ROOT_ENV, str(tmp_path / "ws"))
+    assert paths.root() == (tmp_path / "ws").resolve()

@@ -102,3 +102,26 @@ def test_cli_bad_parameter_fails_before_any_work(suite):
     out = cli("run", "toy_paper")
     assert out.returncode == 2 and "n_itres: unknown parameter for paper 'toy_paper'" in out.stderr
     assert not (suite / "build" / "executed").exists()
+
+
+def test_a_run_at_another_profile_than_the_pipelines_never_touches_results(suite):
+    run_paper("toy_paper", "smoke", progress=False)        # the toy params.yaml runs smoke
+    committed = paths.results_file("toy_paper").read_bytes()
+    result = run_paper("toy_paper", "full", progress=False)
+    assert result["profile"] == "full"
+    assert paths.results_file("toy_paper").read_bytes() == committed
+    assert json.loads((suite / "build" / "full" / "results" / "toy_paper.json").read_text())["profile"] == "full"
+    assert (suite / "build" / "full" / "reports" / "toy_paper.html").exists()
+    out = cli("run", "toy_paper", "--profile", "full", "--quiet", env={"SIMREPRO_ROOT": str(suite)})
+    assert out.returncode == 0 and "wrote build/full/results/toy_paper.json" in out.stdout
+    assert "left as they are" in out.stdout
+    assert paths.results_file("toy_paper").read_bytes() == committed
+
+
+def test_the_scoreboard_flags_a_result_at_another_profile(suite):
+    run_paper("toy_paper", "smoke", progress=False)
+    raw = yaml.safe_load((suite / "params.yaml").read_text())
+    raw["profile"] = "full"
+    (suite / "params.yaml").write_text(yaml.safe_dump(raw))
+    page = open(build_site()).read()
+    assert "not the pipeline's full" in page

@@ -60,11 +60,12 @@ def discover() -> dict[str, Asset]:
 
 
 def data_root() -> Path:
-    """``$SIMREPRO_DATA`` or ``<repo>/data``."""
+    """``$SIMREPRO_DATA`` or the repository's ``data/`` (see :func:`simrepro.repro.paths.root`)."""
     env = os.environ.get("SIMREPRO_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "data"
+    from simrepro.repro import paths
+    return paths.root() / "data"
 
 
 def require_packages(a: Asset) -> None:

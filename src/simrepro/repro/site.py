@@ -27,7 +27,7 @@ h1{font-size:22px;margin:0 0 4px}.muted{color:#656d76}
 table.board{border-collapse:collapse;width:100%}
 table.board>thead>tr>th,table.board>tbody>tr>td{border-bottom:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}
 table.board>thead th{background:#f6f8fa;position:sticky;top:0}
-details summary{cursor:pointer}.tier{font-weight:600}
+details summary{cursor:pointer}.tier{font-weight:600}.warn{color:#9a6700;font-weight:600}
 """
 
 _FILTER_JS = """
@@ -50,7 +50,7 @@ def _options(eid: str, label: str, values) -> str:
     return f"<label>{label} <select id='{eid}'><option value=''>all</option>{opts}</select></label>"
 
 
-def _row(p: catalog.Paper, result: dict | None) -> str:
+def _row(p: catalog.Paper, result: dict | None, pipeline_profile: str) -> str:
     link = ""
     if result is not None and (paths.report_file(p.slug)).exists():
         link = f" · <a href='{p.slug}.html'>report</a>"
@@ -67,6 +67,9 @@ def _row(p: catalog.Paper, result: dict | None) -> str:
                   f"{H.amendments(result['claims'], result.get('withdrawn'), result.get('not_preregistered'))}"
                   f"</details>")
         profile = H.esc(result["profile"])
+        if result["profile"] != pipeline_profile:
+            profile += (f" <span class='warn' title='params.yaml runs {H.esc(pipeline_profile)}'>⚠ not the "
+                        f"pipeline's {H.esc(pipeline_profile)}</span>")
     return (f"<tr class='paper' data-tier='{H.esc(p.tier)}' data-theme='{H.esc(p.theme)}' "
             f"data-verdicts='{H.esc('|'.join(sorted(set(verdicts))))}'><td>{p.id}</td><td>{title}</td>"
             f"<td class='tier'>{H.esc(p.tier)}</td><td>{H.esc(p.theme)}</td><td>{profile}</td><td>{detail}</td></tr>")
@@ -82,7 +85,9 @@ def build_site() -> str:
         raise catalog.CatalogError(f"results for unknown paper(s): {', '.join(sorted(unknown))}")
     counts = V.summarize([c for r in results.values() for c in r["claims"]])
     n_paper, n_checks = sum(counts["paper"].values()), sum(counts["checks"].values())
-    rows = "".join(_row(p, results.get(p.slug)) for p in papers)
+    from simrepro.repro import params
+    pipeline_profile = params.load()["profile"]
+    rows = "".join(_row(p, results.get(p.slug), pipeline_profile) for p in papers)
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>simrepro scoreboard</title>
 <style>{H.CSS}{_PAGE_CSS}</style></head><body>
