@@ -95,6 +95,25 @@ def _cmd_pipeline(args) -> int:
     return 0
 
 
+def _cmd_impact(args) -> int:
+    from simrepro.repro import impact
+    if args.kernels:
+        table = impact.kernel_table()
+        width = max(len(k) for k in table)
+        for kernel, slugs in table.items():
+            print(f"{kernel:<{width}}  {len(slugs):>3}  {', '.join(slugs) or '—'}")
+        return 0
+    if not args.paths:
+        print("simrepro impact: give one or more files or folders, or --kernels", file=sys.stderr)
+        return 2
+    reached = impact.impact(args.paths)
+    for slug, why in reached.items():
+        print(f"{slug}  ← {', '.join(why)}")
+    if not reached:
+        print(f"no paper's stage depends on {', '.join(args.paths)}")
+    return 0
+
+
 def _cmd_validate(args) -> int:
     from simrepro.repro import params, trail
     papers = catalog.papers()
@@ -143,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pipeline", help="regenerate dvc.yaml from the notebooks' imports")
     p.add_argument("--check", action="store_true", help="only check that dvc.yaml is up to date")
     p.set_defaults(func=_cmd_pipeline)
+    p = sub.add_parser("impact", help="the papers whose pipeline stages depend on the given files")
+    p.add_argument("paths", nargs="*", help="files or folders of the repository")
+    p.add_argument("--kernels", action="store_true", help="the whole kernel module → papers table")
+    p.set_defaults(func=_cmd_impact)
     p = sub.add_parser("validate", help="check the catalog, every claims file and params.yaml")
     p.set_defaults(func=_cmd_validate)
     return ap
