@@ -106,6 +106,58 @@ def test_rbf_cka_is_scale_invariant_and_debiased_differs():
     assert abs(m.cka(m.gram_linear(x), m.gram_linear(y), debiased=True) - m.linear_cka(x, y, debiased=True)) < 1e-12
 
 
+def test_rbf_median_conventions():
+    """'all' (default, official code): median of the whole n × n squared-distance matrix, zeros included;
+    'pairs': median over i < j. Built here by explicit loops over the pairs."""
+    x = _x(9, 3, 30)
+    n = len(x)
+    sq = np.array([[np.sum((x[i] - x[j]) ** 2) for j in range(n)] for i in range(n)])
+    pairs = [sq[i, j] for i in range(n) for j in range(i + 1, n)]
+    med_all, med_pairs = np.median(sq.ravel()), np.median(pairs)
+    assert med_all < med_pairs                       # the n diagonal zeros pull the full median down
+    for median, med in (("all", med_all), ("pairs", med_pairs)):
+        assert np.allclose(m.gram_rbf(x, 0.7, median=median), np.exp(-sq / (2 * 0.49 * med)), atol=1e-12)
+    assert np.allclose(m.gram_rbf(x, 0.7), m.gram_rbf(x, 0.7, median="all"), atol=0)
+    y = _x(9, 4, 31)
+    y[:, :3] += x
+    a, b = m.rbf_cka(x, y, threshold=0.5), m.rbf_cka(x, y, threshold=0.5, median="pairs")
+    assert abs(a - b) > 1e-6
+    assert abs(m.rbf_cka(3 * x, y, threshold=0.5, median="pairs") - b) < 1e-10
+    with pytest.raises(ValueError, match="median must be"):
+        m.rbf_cka(x, y, median="upper")
+
+
+def test_official_demo_values():
+    """The official demo (google-research representation_similarity/Demo.ipynb) prints, for
+    np.random.seed(1337); X = randn(100, 10); Y = randn(100, 10) + X: linear CKA 0.55761, RBF CKA (threshold 0.5)
+    0.65483, debiased linear CKA 0.51346, mean squared CCA correlation (QR of the uncentred features) 0.54312.
+    The legacy RandomState stream is frozen, so the inputs are the demo's. Half a unit of the last digit."""
+    x, y = m.official_demo_inputs()
+    assert x.shape == y.shape == (100, 10)
+    assert abs(x[0, 0] - np.random.RandomState(1337).randn()) == 0
+    assert abs(m.linear_cka(x, y) - 0.55761) <= 5e-6
+    assert abs(m.linear_cka_features(x, y) - 0.55761) <= 5e-6
+    assert abs(m.rbf_cka(x, y, threshold=0.5) - 0.65483) <= 5e-6
+    assert abs(m.rbf_cka(x, y, threshold=0.5, median="pairs") - 0.65483) > 5e-6     # our former convention
+    assert abs(m.linear_cka(x, y, debiased=True) - 0.51346) <= 5e-6
+    assert abs(m.cca_similarity(x, y, statistic="r2", center=False) - 0.54312) <= 5e-6
+    assert abs(m.cca_similarity(x, y, statistic="r2") - 0.54312) > 5e-6               # the paper centres
+
+
+def test_uncentred_cca_is_the_qr_formula_and_saturates_at_n():
+    x, y = _x(40, 5, 32) + 3.0, _x(40, 7, 33) - 1.0
+    y[:, :5] += x
+    qx, qy = np.linalg.qr(x)[0], np.linalg.qr(y)[0]
+    assert abs(m.cca_similarity(x, y, statistic="r2", center=False) - np.linalg.norm(qx.T @ qy) ** 2 / 5) < 1e-10
+    assert abs(m.cca_similarity(x, y, center=False) - m.cca_similarity(x, y)) > 1e-3
+    n = 30
+    a, b = _x(n, n - 1, 34), _x(n, n - 1, 35)
+    assert m.cca_similarity(a, b, center=False) < 1 - 1e-3       # uncentred: width n − 1 does not saturate yet
+    assert abs(m.cca_similarity(a, b) - 1) < 1e-10               # centred: it does
+    a, b = _x(n, n, 36), _x(n, n, 37)
+    assert abs(m.cca_similarity(a, b, center=False) - 1) < 1e-10
+
+
 def test_cka_of_a_representation_with_itself_is_one():
     x = _x(19, 5, 12)
     for f in (m.linear_cka, m.rbf_cka):

@@ -7,8 +7,12 @@ Every index first centres the columns (subtracts the mean over examples). With H
 - HSIC (eq. 3):   HSIC(K, L) = tr(K H L H) / (n−1)²;  debiased: the U-statistic of Song et al. (2007).
 - CKA (eq. 4):    CKA(K, L) = HSIC(K, L) / √(HSIC(K, K) HSIC(L, L)).
   linear:         K = X Xᵀ, which gives ‖YᵀX‖²_F / (‖XᵀX‖_F ‖YᵀY‖_F) (the RV coefficient);
-  RBF:            K_ij = exp(−‖xᵢ − xⱼ‖² / (2σ²)), σ = ``threshold`` × median pairwise distance.
-- CCA (eqs. 6–8): ρ = singular values of Q_Xᵀ Q_Y (orthonormal bases of the centred columns);
+  RBF:            K_ij = exp(−‖xᵢ − xⱼ‖² / (2σ²)), σ² = ``threshold``² × the median of the squared distances.
+                  Default ``median='all'``: the median over the whole n × n matrix, its n zeros on the diagonal
+                  included (the official code, google-research ``representation_similarity/Demo.ipynb``,
+                  ``gram_rbf``); ``median='pairs'``: over the n(n−1)/2 pairs i < j only (slightly larger).
+- CCA (eqs. 6–8): ρ = singular values of Q_Xᵀ Q_Y (orthonormal bases of the centred columns; the paper centres,
+                  Sec. 2; ``center=False`` uses the raw columns as the official demo's ``cca`` does);
                   ρ̄ = mean ρ, R²_CCA = mean ρ².
 - SVCCA:          CCA after keeping the top singular vectors that explain ``threshold`` of the variance.
 - PWCCA (eq. 9):  Σ αᵢρᵢ / Σ αᵢ with αᵢ = Σⱼ |⟨hᵢ, xⱼ⟩|, hᵢ the canonical variables of X, xⱼ its columns.
@@ -70,19 +74,34 @@ def gram_linear(x) -> np.ndarray:
     return np.asarray(pairwise_similarity(_as_examples(x, "x", 1), metric="dot"))
 
 
-def gram_rbf(x, threshold: float = 1.0) -> np.ndarray:
-    """K_ij = exp(−‖xᵢ − xⱼ‖² / (2σ²)), σ = threshold × median over i < j of ‖xᵢ − xⱼ‖: (n, p) → (n, n).
+RBF_MEDIANS = ("all", "pairs")
 
+
+def _check_median(median: str) -> None:
+    if median not in RBF_MEDIANS:
+        raise ValueError(f"median must be one of {', '.join(map(repr, RBF_MEDIANS))} ('all': over the whole "
+                         f"n × n distance matrix, diagonal zeros included, as the official code; 'pairs': over "
+                         f"i < j), got {median!r}")
+
+
+def gram_rbf(x, threshold: float = 1.0, *, median: str = "all") -> np.ndarray:
+    """K_ij = exp(−‖xᵢ − xⱼ‖² / (2 threshold² m)), m the median squared distance: (n, p) → (n, n).
+
+    ``median='all'`` (default, the official code's convention): m = median of all n² entries of the squared
+    distance matrix, the n zeros of its diagonal included. ``median='pairs'``: m = median over the pairs i < j.
     The bandwidth is a fraction of the median distance (Sec. 3, "Kernel selection"), which makes RBF CKA
-    invariant to isotropic scaling. Raises ``ValueError`` when the median distance is 0.
+    invariant to isotropic scaling under either convention. Raises ``ValueError`` when m is 0.
     """
     if not threshold > 0:
         raise ValueError(f"threshold must be > 0 (a fraction of the median distance), got {threshold}")
+    _check_median(median)
     x = _as_examples(x, "x")
-    sq = np.asarray(pairwise_similarity(x, metric="l2"))
-    median_sq = float(np.median(sq[np.triu_indices(sq.shape[0], 1)]))
+    sq = np.array(pairwise_similarity(x, metric="l2"), dtype=np.float64)
+    np.fill_diagonal(sq, 0.0)
+    values = sq if median == "all" else sq[np.triu_indices(sq.shape[0], 1)]
+    median_sq = float(np.median(values))
     if median_sq <= 0:
-        raise ValueError("x: the median distance between examples is 0 (more than half the pairs coincide); "
+        raise ValueError("x: the median distance between examples is 0 (too many pairs coincide); "
                          "the RBF bandwidth is undefined")
     return np.exp(-sq / (2.0 * threshold ** 2 * median_sq))
 
@@ -179,8 +198,12 @@ class Prepared:
     _grams: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_matrix(cls, x, name: str = "x") -> "Prepared":
-        xc = center_columns(_as_examples(x, name))
+    def from_matrix(cls, x, name: str = "x", *, center: bool = True) -> "Prepared":
+        """``center=False`` keeps the raw columns (the official demo's uncentred ``cca``); every index of the
+        paper centres (Sec. 2), so leave it True for anything but that demo."""
+        xc = _as_examples(x, name)
+        if center:
+            xc = center_columns(xc)
         u, s, vt = np.linalg.svd(xc, full_matrices=False)
         tol = (s[0] if s.size else 0.0) * max(xc.shape) * np.finfo(np.float64).eps
         r = int(np.sum(s > tol))
@@ -193,25 +216,26 @@ class Prepared:
     def n(self) -> int:
         return self.xc.shape[0]
 
-    def _gram(self, kernel: str, threshold: float) -> np.ndarray:
+    def _gram(self, kernel: str, threshold: float, median: str) -> np.ndarray:
         if kernel == "linear":
             return gram_linear(self.xc)
         if kernel == "rbf":
-            return gram_rbf(self.xc, threshold)
+            return gram_rbf(self.xc, threshold, median=median)
         raise ValueError(f"unknown kernel {kernel!r}; expected 'linear' or 'rbf'")
 
-    def centered_gram(self, kernel: str = "linear", threshold: float = 1.0) -> np.ndarray:
-        """H K H for ``kernel`` ('linear' or 'rbf' with σ = threshold × median distance), cached."""
-        key = ("centred", kernel, threshold)
+    def centered_gram(self, kernel: str = "linear", threshold: float = 1.0, median: str = "all") -> np.ndarray:
+        """H K H for ``kernel`` ('linear' or 'rbf' with σ = threshold × median distance, ``median`` as in
+        :func:`gram_rbf`), cached."""
+        key = ("centred", kernel, threshold, median)
         if key not in self._grams:
-            self._grams[key] = center_gram(self._gram(kernel, threshold))
+            self._grams[key] = center_gram(self._gram(kernel, threshold, median))
         return self._grams[key]
 
-    def diag_free_gram(self, kernel: str = "linear", threshold: float = 1.0) -> _DiagFree:
+    def diag_free_gram(self, kernel: str = "linear", threshold: float = 1.0, median: str = "all") -> _DiagFree:
         """K with zero diagonal and its sums, for the debiased HSIC; cached."""
-        key = ("diag_free", kernel, threshold)
+        key = ("diag_free", kernel, threshold, median)
         if key not in self._grams:
-            self._grams[key] = _DiagFree(self._gram(kernel, threshold))
+            self._grams[key] = _DiagFree(self._gram(kernel, threshold, median))
         return self._grams[key]
 
     def top_variance_basis(self, threshold: float) -> np.ndarray:
@@ -223,8 +247,8 @@ class Prepared:
         return self.u[:, :min(k, self.u.shape[1])]
 
 
-def _prepare_pair(x, y) -> tuple[Prepared, Prepared]:
-    a, b = Prepared.from_matrix(x, "x"), Prepared.from_matrix(y, "y")
+def _prepare_pair(x, y, center: bool = True) -> tuple[Prepared, Prepared]:
+    a, b = Prepared.from_matrix(x, "x", center=center), Prepared.from_matrix(y, "y", center=center)
     _check_pair(a.xc, b.xc)
     return a, b
 
@@ -258,11 +282,12 @@ class _Pair:
         return r
 
 
-def _cka_prepared(a: Prepared, b: Prepared, kernel: str, threshold: float, debiased: bool) -> float:
+def _cka_prepared(a: Prepared, b: Prepared, kernel: str, threshold: float, debiased: bool,
+                  median: str = "all") -> float:
     if debiased:
         _check_debiased_n(a.n)
-        return _cka_debiased(a.diag_free_gram(kernel, threshold), b.diag_free_gram(kernel, threshold))
-    return _cka_biased(a.centered_gram(kernel, threshold), b.centered_gram(kernel, threshold))
+        return _cka_debiased(a.diag_free_gram(kernel, threshold, median), b.diag_free_gram(kernel, threshold, median))
+    return _cka_biased(a.centered_gram(kernel, threshold, median), b.centered_gram(kernel, threshold, median))
 
 
 def _summarise(rho: np.ndarray, statistic: str) -> float:
@@ -315,20 +340,24 @@ def rv_coefficient(x, y) -> float:
     return _normalise(float(np.trace(sxy @ sxy.T)), float(np.trace(sxx @ sxx)), float(np.trace(syy @ syy)))
 
 
-def rbf_cka(x, y, *, threshold: float = 1.0, debiased: bool = False) -> float:
-    """RBF CKA with σ = ``threshold`` × median pairwise distance, computed separately in x and in y."""
+def rbf_cka(x, y, *, threshold: float = 1.0, debiased: bool = False, median: str = "all") -> float:
+    """RBF CKA with σ = ``threshold`` × median distance, computed separately in x and in y; ``median`` = 'all'
+    (official code: over the whole n × n matrix, diagonal zeros included) or 'pairs' (over i < j)."""
+    _check_median(median)
     a, b = _prepare_pair(x, y)
-    return _cka_prepared(a, b, "rbf", threshold, debiased)
+    return _cka_prepared(a, b, "rbf", threshold, debiased, median)
 
 
-def canonical_correlations(x, y) -> np.ndarray:
-    """Canonical correlations ρ₁ ≥ … ≥ ρ_c ∈ [0, 1], c = min(rank X_c, rank Y_c) (eq. 6; App. C.2)."""
-    return _Pair(*_prepare_pair(x, y)).canonical()[1]
+def canonical_correlations(x, y, *, center: bool = True) -> np.ndarray:
+    """Canonical correlations ρ₁ ≥ … ≥ ρ_c ∈ [0, 1], c = min(rank X_c, rank Y_c) (eq. 6; App. C.2).
+    ``center=False``: of the raw columns (the official demo's ``cca``, which takes a QR of uncentred features)."""
+    return _Pair(*_prepare_pair(x, y, center)).canonical()[1]
 
 
-def cca_similarity(x, y, *, statistic: str = "mean_rho") -> float:
-    """CCA summary: ``mean_rho`` = ρ̄_CCA (eq. 8) or ``r2`` = R²_CCA = mean ρ² (eq. 7)."""
-    return _summarise(canonical_correlations(x, y), statistic)
+def cca_similarity(x, y, *, statistic: str = "mean_rho", center: bool = True) -> float:
+    """CCA summary: ``mean_rho`` = ρ̄_CCA (eq. 8) or ``r2`` = R²_CCA = mean ρ² (eq. 7); ``center`` as in
+    :func:`canonical_correlations`."""
+    return _summarise(canonical_correlations(x, y, center=center), statistic)
 
 
 def svcca(x, y, *, threshold: float = 0.99, statistic: str = "mean_rho") -> float:
@@ -347,6 +376,15 @@ def pwcca(x, y) -> float:
 def linear_regression_r2(x, y) -> float:
     """R²_LR (eq. 5): fraction of the variance of X explained by a least-squares fit from Y. Asymmetric."""
     return _linreg_pair(_Pair(*_prepare_pair(x, y)))
+
+
+def official_demo_inputs() -> tuple[np.ndarray, np.ndarray]:
+    """The official demo's data (google-research ``representation_similarity/Demo.ipynb``, cell ``zeI3il6JRM-L``):
+    ``np.random.seed(1337); X = randn(100, 10); Y = randn(100, 10) + X``. numpy's legacy ``RandomState`` stream
+    is frozen, so these are the demo's own inputs: X (100, 10), Y (100, 10)."""
+    rs = np.random.RandomState(1337)
+    x = rs.randn(100, 10)
+    return x, rs.randn(100, 10) + x
 
 
 # --- the layer-identification sanity check (Sec. 6.1, Table 2) ---------------------------------------
