@@ -205,3 +205,19 @@ def test_pixel_vectors_and_pixel_score():
 def test_bad_input_raises_a_clear_error(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_orders_from_one_spectrum_equal_per_order_calls():
+    import math
+    rng = np.random.default_rng(7)
+    X = np.abs(rng.normal(size=(60, 8)))
+    X[30:] = X[:30]                                          # duplicates: a rank-deficient kernel, noise matters
+    qs = [0, 0.1, 0.5, 1, 2, math.inf]
+    assert vendi.score_X_orders(X, qs) == [vendi.score_X(X, q) for q in qs]
+    from simrepro.kernels import pairwise_similarity
+    K = pairwise_similarity(X, metric="cosine")
+    assert vendi.score_K_orders(K, qs) == [vendi.score_K(K, q) for q in qs]
+    got = vendi.score_X_orders(X, [2, 1])
+    assert got[0] < got[1]                                   # order kept: VS_2 < VS_1 here
+    with pytest.raises(ValueError):
+        vendi.score_K_orders(np.ones((3, 4)), qs)

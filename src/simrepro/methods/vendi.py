@@ -71,6 +71,15 @@ def score_K(K, q: float | str = 1.0, *, normalize: bool = False) -> float:
     return hill_number(kernel_spectrum(Kt), q)
 
 
+def score_K_orders(K, qs: Sequence[float | str], *, normalize: bool = False) -> list[float]:
+    """[VS_q(K) for q in qs] from one eigendecomposition of K (n, n): equal to calling :func:`score_K` per order."""
+    Kt = as_matrix(K, "K", allow_empty=False)
+    if Kt.shape[0] != Kt.shape[1]:
+        raise ValueError(f"K: expected a square (n, n) matrix, got shape {tuple(Kt.shape)}")
+    spectrum = kernel_spectrum(_unit_diagonal(Kt, normalize))
+    return [hill_number(spectrum, q) for q in qs]
+
+
 def _features(X, normalize: bool) -> torch.Tensor:
     """X (n, d) as float64, rows scaled to unit norm when ``normalize``; zero rows are an error either way."""
     Xt = as_matrix(X, "X", dtype=torch.float64, allow_empty=False)
@@ -92,6 +101,12 @@ def score_X(X, q: float | str = 1.0, *, normalize: bool = True) -> float:
     """
     Xt = _features(X, normalize)
     return score_K(pairwise_similarity(Xt, metric="dot"), q)
+
+
+def score_X_orders(X, qs: Sequence[float | str], *, normalize: bool = True) -> list[float]:
+    """[VS_q of the cosine kernel on the rows of X for q in qs] from one eigendecomposition: equal to calling
+    :func:`score_X` per order, at the cost of one."""
+    return score_K_orders(pairwise_similarity(_features(X, normalize), metric="dot"), qs)
 
 
 def score_dual(X, q: float | str = 1.0, *, normalize: bool = True) -> float:
