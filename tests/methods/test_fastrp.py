@@ -5,7 +5,8 @@ import scipy.sparse as sp
 from simrepro.data.graphs import karate_club, les_miserables, planted_partition
 from simrepro.methods.fastrp import (deepwalk_embeddings, fastrp_embeddings, fastrp_explicit,
                                      fastrp_similarity_matrix, node_classification_f1, random_walks,
-                                     spectral_embeddings, transition_matrix, tune_fastrp)
+                                     spectral_embeddings, transition_matrix, tune_fastrp,
+                                     tuning_split)
 
 
 @pytest.mark.parametrize("graph", [karate_club, les_miserables])
@@ -81,6 +82,9 @@ def test_f1_protocol_top_k_labels():
     (lambda: node_classification_f1(np.zeros((3, 2)), np.eye(4)), "rows"),
     (lambda: node_classification_f1(np.full((3, 2), np.nan), np.eye(3)), "NaN"),
     (lambda: node_classification_f1(np.zeros((3, 2)), np.eye(3), train_ratio=1.0), "train_ratio"),
+    (lambda: tuning_split(np.eye(10), tune_fraction=0.0), "tune_fraction"),
+    (lambda: tuning_split(np.eye(10), np.ones(9, bool)), "mask"),
+    (lambda: tuning_split(np.eye(3), tune_fraction=0.1), "empty"),
 ])
 def test_errors(call, msg):
     with pytest.raises(ValueError, match=msg):
@@ -93,6 +97,30 @@ def test_tune_fastrp_returns_grid_argmax():
     assert len(grid) == 4
     top = max(grid, key=lambda t: t[2])
     assert best == {"weights": (0.0, 0.0, 1.0, top[1]), "beta": top[0], "normalize": True}
+
+
+def test_tuning_split_is_disjoint_from_evaluation():
+    Y = np.zeros((50, 3))
+    Y[np.arange(40), np.arange(40) % 3] = 1.0               # nodes 40..49 unlabelled
+    tune, evaluate = tuning_split(Y, tune_fraction=0.25, seed=3)
+    assert not (tune & evaluate).any()
+    assert (tune | evaluate).sum() == 40 and not (tune | evaluate)[40:].any()
+    assert tune.sum() == 10
+    again, _ = tuning_split(Y, tune_fraction=0.25, seed=4)
+    assert not np.array_equal(tune, again)                 # the seed moves the pool
+
+
+def test_tune_fastrp_reads_only_the_tuning_pool():
+    g = planted_partition(300, 3, 6.0, 3.0, seed=4)
+    tune, evaluate = tuning_split(g.Y, tune_fraction=0.4, seed=1)
+    kw = dict(dim=16, betas=(-0.5, 0.0), last_weights=(1.0, 8.0), train_ratio=0.5, seed=9)
+    _, grid = tune_fastrp(g.A, g.Y, tune, **kw)
+    scrambled = g.Y.copy()
+    scrambled[evaluate] = np.random.default_rng(0).permutation(scrambled[evaluate])   # evaluation labels changed
+    _, grid_scrambled = tune_fastrp(g.A, scrambled, tune, **kw)
+    assert grid == grid_scrambled
+    _, grid_all = tune_fastrp(g.A, scrambled, **kw)        # without the mask the evaluation labels leak in
+    assert grid_all != grid
 
 
 def test_spectral_embedding_spans_top_eigenvectors():

@@ -216,13 +216,36 @@ def node_classification_f1(emb, Y, labelled=None, *, train_ratio: float = 0.1, n
     return {"micro_f1": float(np.mean(micro)), "macro_f1": float(np.mean(macro))}
 
 
+def tuning_split(Y, labelled=None, *, tune_fraction: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint boolean masks (tune, evaluate) over the nodes: ``tune_fraction`` of the labelled nodes (those
+    with a label, or ``labelled``) go to hyper-parameter selection, the rest to evaluation, at random (seeded).
+
+    Selection (:func:`tune_fastrp` with ``labelled=tune``) then never sees a label that the evaluation splits
+    (:func:`node_classification_f1` with ``labelled=evaluate``) score."""
+    Y = np.asarray(Y)
+    if not 0.0 < tune_fraction < 1.0:
+        raise ValueError(f"tune_fraction must lie in (0, 1), got {tune_fraction}")
+    mask = Y.sum(1) > 0 if labelled is None else np.asarray(labelled, dtype=bool)
+    if mask.shape != (Y.shape[0],):
+        raise ValueError(f"labelled must be a boolean mask of length {Y.shape[0]}")
+    nodes = np.random.default_rng(seed).permutation(np.flatnonzero(mask))
+    n_tune = int(round(tune_fraction * nodes.size))
+    if not 0 < n_tune < nodes.size:
+        raise ValueError(f"tune_fraction {tune_fraction} of {nodes.size} labelled nodes leaves an empty pool")
+    tune = np.zeros(Y.shape[0], dtype=bool)
+    tune[nodes[:n_tune]] = True
+    return tune, mask & ~tune
+
+
 def tune_fastrp(A, Y, labelled=None, *, dim: int = 64, betas=(-1.0, -0.75, -0.5, -0.25, 0.0),
                 last_weights=(1.0, 4.0, 16.0, 64.0), train_ratio: float = 0.1, seed: int = 0):
     """Grid version of the official search (``fast-random-projection-blogcatalog.ipynb``, optuna): weights
-    [0, 0, 1, w], row normalisation on, degree exponent β; objective = macro-F1 of one validation split.
+    [0, 0, 1, w], row normalisation on, degree exponent β; objective = macro-F1 of one validation split of the
+    nodes in ``labelled`` (``train_ratio`` of them fit the classifier, the rest score it).
 
-    Returns (best {"weights", "beta", "normalize"}, list of (β, w, macro-F1) for every grid point). Pass a
-    ``seed`` different from the evaluation splits' so that selection and evaluation use different splits."""
+    Returns (best {"weights", "beta", "normalize"}, list of (β, w, macro-F1) for every grid point). Pass the
+    tuning mask of :func:`tuning_split` as ``labelled`` so that selection never uses a label the evaluation
+    scores; only the nodes in ``labelled`` are read from ``Y``."""
     grid = []
     for beta in betas:
         for w in last_weights:
