@@ -138,3 +138,11 @@ def test_ilad_ilmd_and_vendi():
 def test_errors(call, msg):
     with pytest.raises(ValueError, match=msg):
         call()
+
+
+def test_official_basic_usage_example_output():
+    # stored output of github.com/NEC-N-SOGI/msdpp notebooks/msdpp_basic_usage.ipynb (last cell)
+    from simrepro.methods.ms_dpp import official_basic_usage_ranking
+    assert official_basic_usage_ranking() == [72, 3, 96, 70, 30, 43, 8, 10, 79, 1]
+    # the direction reaches the ranking: all-increase orders the same inputs differently
+    assert official_basic_usage_ranking(signs=(1, 1, 1)) != [72, 3, 96, 70, 30, 43, 8, 10, 79, 1]

@@ -271,3 +271,23 @@ def cdr_ca_scores(idx, relevance, appearance, attributes, signs) -> dict[str, fl
     out = {"context_vendi": ctx.harmonic_mean, "relevance_ratio": float(r[idx].mean() / r[top].mean())}
     out.update({f"ilad_{m}": ilad_ilmd(X, idx)[0] for m, X in enumerate(attributes)})
     return out
+
+
+def official_basic_usage_ranking(k: int = 10, *, signs=(-1, -1, -1), theta: float = 0.9, beta: float = 0.5):
+    """The first ``k`` items MS-DPP ranks on the inputs of the official basic-usage example
+    (``notebooks/msdpp_basic_usage.py`` of github.com/NEC-N-SOGI/msdpp): ``torch.manual_seed(42)``, then on the
+    CPU generator, in this order, relevance ``rand(1, 100)``, image features ``rand(100, 128)`` and three
+    attributes ``rand(100, 10)``, ``rand(100, 20)``, ``rand(100, 30)``; class ``MSDPP`` (no TN), θ = 0.9,
+    β = 0.5, direction DECREASE for every attribute, ``top_k`` = 100 (its default), first 10 printed.
+
+    As in the official ``img_kernel_matrix``, the image features are L2-normalised before ``dist_inv``; the
+    attribute features are not. Returns a list of ``k`` ints."""
+    gen = torch.Generator().manual_seed(42)
+    scores = torch.rand((1, 100), generator=gen)
+    img = torch.rand(100, 128, generator=gen)
+    atts = [torch.rand(100, d, generator=gen) for d in (10, 20, 30)]
+    r = scores.double().numpy().ravel()
+    K_app = dist_inv_similarity(torch.nn.functional.normalize(img.double(), dim=-1).numpy())
+    K_att = [dist_inv_similarity(a.double().numpy()) for a in atts]
+    S = ms_dpp_similarity(K_app, K_att, signs, beta=beta)
+    return dpp_rerank(r, S, 100, theta=theta)[:k].tolist()
