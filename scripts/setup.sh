@@ -38,6 +38,24 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# 3. Offline datasets into data/ (idempotent)
+# 3. Notebooks are stored without outputs: JupyterLab saves them in their stored form (a pre-save hook in the
+#    venv's Jupyter config), and git's nbstripout filter cleans what any other editor writes
+.venv/bin/python - <<'PY'
+import json, pathlib
+path = pathlib.Path(".venv/etc/jupyter/jupyter_server_config.json")
+config = json.loads(path.read_text()) if path.exists() else {}
+config.setdefault("ContentsManager", {})["pre_save_hook"] = "simrepro.repro.notebooks.pre_save_hook"
+path.parent.mkdir(parents=True, exist_ok=True)
+path.write_text(json.dumps(config, indent=2) + "\n")
+PY
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git config filter.nbstripout.clean "'$PWD/.venv/bin/python' -m nbstripout"
+  git config filter.nbstripout.smudge cat
+  git config filter.nbstripout.required true
+  git config filter.nbstripout.extrakeys "metadata.language_info metadata.widgets"
+  git config diff.ipynb.textconv "'$PWD/.venv/bin/python' -m nbstripout -t"
+fi
+
+# 4. Offline datasets into data/ (idempotent)
 .venv/bin/simrepro data >/dev/null
 echo "setup: ready (.venv, data/)"
