@@ -6,17 +6,25 @@ cd "$(dirname "$0")/.."
 export DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 PYTHON=${PYTHON:-python3.11}
 
-# 1. Debian packages that ship datasets: Fashion-MNIST (the ann-benchmarks base set), WordNet 3.0
+# 1. Debian packages: required, those that ship datasets (Fashion-MNIST, the ann-benchmarks base set; WordNet
+#    3.0); optional, Chromium and its driver for the scoreboard's browser test (skipped, with the reason, without)
 DEBIAN_DATA="dataset-fashion-mnist:/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz wordnet-base:/usr/share/wordnet/data.noun"
-missing=""
+DEBIAN_BROWSER="chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver"
+missing=""; optional=""
 for entry in $DEBIAN_DATA; do [ -e "${entry#*:}" ] || missing="$missing ${entry%%:*}"; done
-if [ -n "$missing" ]; then
+for entry in $DEBIAN_BROWSER; do [ -e "${entry#*:}" ] || optional="$optional ${entry%%:*}"; done
+if [ -n "$missing$optional" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing Debian packages:$missing"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-  else
+    echo "setup: installing Debian packages:$missing$optional"
+    apt-get update -qq
+    [ -z "$missing" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    [ -z "$optional" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $optional >/dev/null \
+      || echo "setup: could not install$optional; the browser test of the scoreboard will be skipped" >&2
+  elif [ -n "$missing" ]; then
     echo "setup: missing Debian data packages; install them with: sudo apt-get install$missing" >&2
     exit 1
+  else
+    echo "setup: no Chromium; the scoreboard's browser test will be skipped (sudo apt-get install$optional)" >&2
   fi
 fi
 

@@ -44,7 +44,23 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _print_timing() -> int:
+    from simrepro.repro.status import recorded_timing
+    timing = recorded_timing()
+    fmt = lambda t: f"{t:8.1f}" if t is not None else "       —"   # noqa: E731
+    print(f"{'paper':<28} {'smoke s':>8} {'full s':>8}")
+    for slug, row in timing.items():
+        print(f"{slug:<28} {fmt(row['smoke'])} {fmt(row['full'])}")
+    for profile in ("smoke", "full"):
+        known = [r[profile] for r in timing.values() if r[profile] is not None]
+        print(f"total at {profile}: {sum(known):.0f} s over {len(known)} of {len(timing)} papers"
+              + ("" if len(known) == len(timing) else f" (run `simrepro run SLUG --profile {profile}` for the rest)"))
+    return 0
+
+
 def _cmd_status(args) -> int:
+    if args.timing:
+        return _print_timing()
     from simrepro.repro.status import status
     states = status()
     stale = 0
@@ -151,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("status", help="which results are stale and why")
     p.add_argument("--all", action="store_true", help="also list pending papers")
+    p.add_argument("--timing", action="store_true", help="each paper's recorded wall time at smoke and full")
     p.set_defaults(func=_cmd_status)
     p = sub.add_parser("site", help="rebuild reports/index.html")
     p.set_defaults(func=_cmd_site)

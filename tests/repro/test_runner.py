@@ -34,6 +34,9 @@ def test_success_publishes_result_report_and_provenance(suite):
     assert prov["device"]["device"] in ("cpu", "cuda") and prov["wall_time_s"] > 0
     page = paths.report_file("toy_paper").read_text()
     assert "reproduced" in page and "<script src=\"http" not in page
+    assert "<title>999. A Toy Paper — simrepro</title>" in page
+    assert "The notebook's defaults (the smoke profile), replaced by the injected cell below" in page
+    assert page.index("replaced by the injected cell") < page.index("The parameters this run used")
     head = page[:page.index("<body")]
     assert "<style" not in head and 'href="notebook.css"' in head, "the template CSS belongs in notebook.css"
     assert not list((suite / "results").glob(".*")), "a temp file was left behind"
@@ -125,3 +128,13 @@ def test_the_scoreboard_flags_a_result_at_another_profile(suite):
     (suite / "params.yaml").write_text(yaml.safe_dump(raw))
     page = open(build_site()).read()
     assert "not the pipeline's full" in page
+
+
+def test_status_timing_lists_each_profiles_recorded_wall_time(suite):
+    run_paper("toy_paper", "smoke", progress=False)
+    run_paper("toy_paper", "full", progress=False)       # by hand: recorded under build/full/
+    from simrepro.repro.status import recorded_timing
+    row = recorded_timing()["toy_paper"]
+    assert row["smoke"] > 0 and row["full"] > 0
+    out = cli("status", "--timing", env={"SIMREPRO_ROOT": str(suite)})
+    assert out.returncode == 0 and "toy_paper" in out.stdout and "total at full" in out.stdout

@@ -62,9 +62,31 @@ def banner(result: dict) -> str:
             f"wall time {prov['wall_time_s']:.1f} s · started {H.esc(prov['started_at'])}</div>")
 
 
-def render(executed: Path, result: dict) -> str:
-    """HTML of the executed notebook, without prompts, with a verdict banner on top; styled by notebook.css."""
+def label_parameter_cells(nb, profile: str):
+    """Put a one-line note before the notebook's own ``parameters`` cell (its smoke defaults) and before the
+    cell papermill injected (the values this run used), so a reader does not take the first for the run's."""
     import nbformat
-    page, _ = _exporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    notes = {"parameters": f"*The notebook's defaults (the smoke profile), replaced by the injected cell below "
+                           f"for this run at profile **{profile}**.*",
+             "injected-parameters": f"*The parameters this run used (profile **{profile}**), injected by the "
+                                    "runner from params.yaml.*"}
+    cells = []
+    for cell in nb.cells:
+        tag = next((t for t in ("injected-parameters", "parameters") if t in cell.metadata.get("tags", [])), None)
+        if tag:
+            cells.append(nbformat.v4.new_markdown_cell(notes[tag]))
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def render(executed: Path, result: dict) -> str:
+    """HTML of the executed notebook, without prompts, titled with the paper, its parameter cells labelled, a
+    verdict banner on top; styled by notebook.css."""
+    import nbformat
+    nb = label_parameter_cells(nbformat.read(executed, as_version=4), result["profile"])
+    page, _ = _exporter().from_notebook_node(nb)
     page, _ = split_head_styles(strip_remote(page))
+    title = H.esc(f"{result['id']}. {result['title']} — simrepro")
+    page = re.sub(r"<title>.*?</title>", lambda m: f"<title>{title}</title>", page, count=1, flags=re.S)
     return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + banner(result), page, count=1)

@@ -28,6 +28,7 @@ table.board{border-collapse:collapse;width:100%}
 table.board>thead>tr>th,table.board>tbody>tr>td{border-bottom:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}
 table.board>thead th{background:#f6f8fa;position:sticky;top:0}
 details summary{cursor:pointer}.tier{font-weight:600}.warn{color:#9a6700;font-weight:600}
+table.chart{border-collapse:collapse;margin:8px 0}table.chart td,table.chart th{padding:2px 10px 2px 0;text-align:left;font-size:13px}
 """
 
 _FILTER_JS = """
@@ -41,7 +42,8 @@ function applyFilters(){
     r.style.display=ok?'':'none'; if(ok) shown++;});
   document.getElementById('shown').textContent=shown;
 }
-document.querySelectorAll('.filters select,.filters input').forEach(e=>e.addEventListener('input',applyFilters));
+document.querySelectorAll('.filters select,.filters input').forEach(e=>{
+  e.addEventListener('input',applyFilters); e.addEventListener('change',applyFilters);});
 """
 
 
@@ -66,13 +68,42 @@ def _row(p: catalog.Paper, result: dict | None, pipeline_profile: str) -> str:
                   f"{H.verdict_table(result['claims'])}"
                   f"{H.amendments(result['claims'], result.get('withdrawn'), result.get('not_preregistered'))}"
                   f"</details>")
-        profile = H.esc(result["profile"])
+        wall = result["provenance"].get("wall_time_s")
+        profile = H.esc(result["profile"]) + (f"<br><span class='muted'>{wall:.0f} s</span>" if wall else "")
         if result["profile"] != pipeline_profile:
             profile += (f" <span class='warn' title='params.yaml runs {H.esc(pipeline_profile)}'>⚠ not the "
                         f"pipeline's {H.esc(pipeline_profile)}</span>")
     return (f"<tr class='paper' data-tier='{H.esc(p.tier)}' data-theme='{H.esc(p.theme)}' "
             f"data-verdicts='{H.esc('|'.join(sorted(set(verdicts))))}'><td>{p.id}</td><td>{title}</td>"
             f"<td class='tier'>{H.esc(p.tier)}</td><td>{H.esc(p.theme)}</td><td>{profile}</td><td>{detail}</td></tr>")
+
+
+_COLOURS = {V.REPRODUCED: "#1a7f37", V.REDUCED: "#4c9a5f", V.INCONCLUSIVE: "#9a6700", V.NOT_REPRODUCED: "#cf222e",
+            V.NOT_TESTABLE: "#8c959f"}
+
+
+def theme_chart(papers, results: dict) -> str:
+    """Per theme: a bar of its paper claims stacked by verdict (width ∝ count), checks passed, papers done."""
+    themes = sorted({p.theme for p in papers})
+    counts = {t: V.summarize([c for p in papers if p.theme == t for c in results.get(p.slug, {}).get("claims", [])])
+              for t in themes}
+    widest = max((sum(c["paper"].values()) for c in counts.values()), default=0) or 1
+    rows = []
+    for t in themes:
+        paper, checks = counts[t]["paper"], counts[t]["checks"]
+        bar = "".join(f"<span title='{H.esc(v)}: {n}' style='display:inline-block;height:12px;"
+                      f"width:{240 * n / widest:.1f}px;background:{_COLOURS[v]}'></span>" for v, n in paper.items())
+        done = sum(p.slug in results for p in papers if p.theme == t)
+        total = sum(p.theme == t for p in papers)
+        n_checks = sum(checks.values())
+        rows.append(f"<tr><td>{H.esc(t)}</td><td style='white-space:nowrap'>{bar or '—'}</td>"
+                    f"<td class='muted'>{V.summary_text({'paper': paper}) if paper else '—'}</td>"
+                    f"<td class='muted'>{checks.get(V.PASSED, 0)}/{n_checks}</td><td class='muted'>{done}/{total}</td></tr>")
+    legend = " ".join(f"<span style='display:inline-block;width:10px;height:10px;background:{c}'></span> {H.esc(v)}"
+                      for v, c in _COLOURS.items())
+    return (f"<table class='chart'><thead><tr><th>theme</th><th>paper claims by verdict</th><th></th>"
+            f"<th>checks passed</th><th>papers with results</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            f"<p class='muted'>{legend}</p>")
 
 
 def build_site() -> str:
@@ -104,12 +135,13 @@ claim's threshold; <b>not reproduced</b> = it ran and failed beyond noise; <b>no
 data or hardware that cannot be had offline; <b>pending</b> = no notebook yet. Every threshold names its basis
 (paper, noise or plan) and every change after a paper's first results is listed under its claims. Click a
 verdict summary for the claims.</p>
+{theme_chart(papers, results)}
 <div class="filters">{_options('f-tier', 'tier', sorted({p.tier for p in papers}))}
 {_options('f-theme', 'theme', sorted({p.theme for p in papers}))}
 {_options('f-verdict', 'verdict', V.ORDER)}
 <label>search <input id="f-text" type="search" placeholder="title, slug…"></label>
 <span class="muted"><span id="shown">{len(papers)}</span> shown</span></div>
-<table class="board"><thead><tr><th>#</th><th>paper</th><th>tier</th><th>theme</th><th>profile</th>
+<table class="board"><thead><tr><th>#</th><th>paper</th><th>tier</th><th>theme</th><th>profile, wall time</th>
 <th>verdicts</th></tr></thead><tbody>{rows}</tbody></table>
 <script>{_FILTER_JS}</script></body></html>
 """

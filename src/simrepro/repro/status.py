@@ -40,3 +40,22 @@ def paper_status(slug: str, raw_params: dict) -> str:
 def status() -> dict[str, str]:
     raw = P.load()
     return {s: paper_status(s, raw) for s in catalog.slugs()}
+
+
+def recorded_timing() -> dict[str, dict[str, float | None]]:
+    """{slug: {profile: wall time in s}} of each paper's last recorded run at each profile: the pipeline's
+    profile from ``results/``, the other from ``build/<profile>/results/`` (by-hand runs)."""
+    from simrepro.repro.record import PROFILES
+    pipeline_profile = P.load()["profile"]
+    out = {}
+    for slug in catalog.slugs():
+        if not paths.notebook_file(slug).exists():
+            continue
+        row = {}
+        for profile in PROFILES:
+            f = paths.results_file(slug, paths.output_root(profile, pipeline_profile))
+            result = json.loads(f.read_text()) if f.exists() else None
+            row[profile] = (result["provenance"]["wall_time_s"]
+                            if result and result["profile"] == profile else None)
+        out[slug] = row
+    return out
