@@ -47,8 +47,13 @@ TEMPERATURE = 0.07
 METHODS = {"naive": info_nce_reference, "tiled": tiled_info_nce}
 
 
-def measure(method: str, b: int, d: int, repeats: int, tile: int | None) -> dict:
-    """One configuration, in this process: rss and alloc peaks of a forward+backward step, then its time."""
+def measure(method: str, b: int, d: int, repeats: int, tile: int | None, *, rss: bool = True) -> dict:
+    """One configuration, in this process: rss and alloc peaks of a forward+backward step, then its time.
+
+    ``rss=False`` skips the rss step (one step fewer: at b = 40k a naive step takes about a minute on 2 cores);
+    ``repeats=0`` skips the timing (``seconds`` is then None). The alloc step always runs."""
+    if repeats < 0:
+        raise ValueError(f"repeats must be >= 0, got {repeats}")
     g = torch.Generator().manual_seed(0)
     q = torch.nn.functional.normalize(torch.randn(b, d, generator=g), dim=1).requires_grad_()
     k = torch.nn.functional.normalize(torch.randn(b, d, generator=g), dim=1).requires_grad_()
@@ -58,12 +63,14 @@ def measure(method: str, b: int, d: int, repeats: int, tile: int | None) -> dict
         METHODS[method](q, k, TEMPERATURE, **kwargs).backward()
         q.grad = k.grad = None
 
-    rss_before = psutil.Process().memory_info().rss
-    step()
-    rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before
+    rss_peak = None
+    if rss:
+        rss_before = psutil.Process().memory_info().rss
+        step()
+        rss_peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before, 0)
     alloc_peak = peak_allocated_bytes(step)
-    seconds = time_median(step, warmup=0, repeats=repeats)
-    return {"method": method, "b": b, "d": d, "tile": tile, "alloc_bytes": alloc_peak, "rss_bytes": max(rss_peak, 0),
+    seconds = time_median(step, warmup=0, repeats=repeats) if repeats else None
+    return {"method": method, "b": b, "d": d, "tile": tile, "alloc_bytes": alloc_peak, "rss_bytes": rss_peak,
             "seconds": seconds}
 
 
@@ -72,12 +79,59 @@ def naive_fits(b: int, fraction: float = 0.9) -> bool:
     return 12 * b * b <= fraction * psutil.virtual_memory().available
 
 
-def run_isolated(method: str, b: int, d: int, repeats: int, tile: int | None, threads: int | None) -> dict:
+def run_isolated(method: str, b: int, d: int, repeats: int, tile: int | None, threads: int | None, *,
+                 rss: bool = True) -> dict:
+    """:func:`measure` in a fresh Python process (so one configuration's memory never shapes the next);
+    :class:`subprocess.CalledProcessError` if that process fails, e.g. when it is killed for memory."""
     cmd = [sys.executable, "-m", "benchmarks.contrastive", "--worker", method, "--batches", str(b), "--dim", str(d),
            "--repeats", str(repeats)] + ([] if tile is None else ["--tile", str(tile)])
-    cmd += [] if threads is None else ["--threads", str(threads)]
+    cmd += ([] if threads is None else ["--threads", str(threads)]) + ([] if rss else ["--no-rss"])
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sweep(batches: list[int], d: int, *, tile: int | None = None, threads: int | None = None,
+          memory_fraction: float = 0.9, naive_max_batch: int | None = None, repeats: int = 5,
+          timed_fraction: int = 4) -> dict:
+    """Naive and tiled loss at each batch of ``batches``, every configuration in a fresh process
+    (:func:`run_isolated`, rss step skipped), for a notebook that needs the largest batch the naive loss fits.
+
+    First the naive loss runs at the largest batch where :func:`naive_fits` (``memory_fraction``) and
+    ``naive_max_batch`` allow it; if that process fails (killed for memory), the next smaller batch is tried.
+    That batch is ``largest``. Then the naive loss runs at every smaller batch and the tiled loss at every batch
+    up to ``largest``. Only at ``largest // timed_fraction`` are steps timed (median of ``repeats`` steps after
+    the allocation-measuring step, which serves as warm-up); elsewhere ``seconds`` is None.
+    Returns ``{"rows": [...], "largest": int | None, "timed_batch": int | None, "skipped": [(b, why), ...]}``."""
+    batches = sorted(set(batches))
+    cap = max(batches) if naive_max_batch is None else naive_max_batch
+    rows, skipped, largest = [], [], None
+    for b in reversed(batches):
+        if b > cap:
+            skipped.append((b, f"above naive_max_batch {cap}"))
+        elif not naive_fits(b, memory_fraction):
+            skipped.append((b, f"12·b² = {12 * b * b / 2**30:.1f} GiB > {memory_fraction:.0%} of the "
+                               f"{psutil.virtual_memory().available / 2**30:.1f} GiB available"))
+        else:
+            try:
+                rows.append(run_isolated("naive", b, d, repeats if timed_fraction == 1 else 0, tile, threads,
+                                         rss=False))
+            except subprocess.CalledProcessError as error:
+                skipped.append((b, f"naive process failed (exit {error.returncode})"))
+                continue
+            largest = b
+            break
+    if largest is None:
+        return {"rows": rows, "largest": None, "timed_batch": None, "skipped": skipped}
+    timed_batch = largest // timed_fraction
+    for b in reversed(batches):
+        if b > largest:
+            continue
+        reps = repeats if b == timed_batch else 0
+        if b < largest:
+            rows.append(run_isolated("naive", b, d, reps, tile, threads, rss=False))
+        rows.append(run_isolated("tiled", b, d, reps, tile, threads, rss=False))
+    return {"rows": rows, "largest": largest, "timed_batch": timed_batch if timed_batch in batches else None,
+            "skipped": skipped}
 
 
 def main() -> None:
@@ -90,12 +144,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch threads; default: torch's choice")
     ap.add_argument("--memory-fraction", type=float, default=0.9,
                     help="run the naive loss only where its 12·b² bytes fit in this fraction of available memory")
+    ap.add_argument("--no-rss", action="store_true", help="worker: skip the rss step (alloc peak and time only)")
     ap.add_argument("--worker", choices=sorted(METHODS))
     args = ap.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.worker:
-        print(json.dumps(measure(args.worker, args.batches[0], args.dim, args.repeats, args.tile)))
+        print(json.dumps(measure(args.worker, args.batches[0], args.dim, args.repeats, args.tile,
+                                   rss=not args.no_rss)))
         return
     rows = []
     configs = [(m, b) for b in args.batches for m in ("naive", "tiled")] + [("tiled", b) for b in args.tiled_only]

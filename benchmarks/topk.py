@@ -104,8 +104,9 @@ def single_threaded(fn, *args):
 
 def measure_kselect(xq: np.ndarray, xb: np.ndarray, k: int = 10, repeats: int = 5) -> dict:
     """k-selection on one score block S = xq xbᵀ (n, m): seconds of the GEMM that makes it, a full row sort,
-    ``torch.topk``, :func:`chunked_topk` (cold: τ from the block's chunk maxima) and the steady-state running
-    update (τ = the exact k-th best, as after the first blocks of a search); GB/s = 4·n·m bytes / time."""
+    ``torch.topk`` (torch's threads, and on one thread like our selects), :func:`chunked_topk` (cold: τ from the
+    block's chunk maxima) and the steady-state running update (τ = the exact k-th best, as after the first blocks
+    of a search), timed in alternation (medians of ``repeats``); GB/s = 4·n·m bytes / time."""
     q, y = torch.from_numpy(xq), torch.from_numpy(xb)
     scores = q @ y.T
     out = torch.empty_like(scores)
@@ -114,6 +115,7 @@ def measure_kselect(xq: np.ndarray, xb: np.ndarray, k: int = 10, repeats: int = 
         "gemm": lambda: torch.mm(q, y.T, out=out),
         "full sort": lambda: scores.sort(dim=1, descending=True),
         "torch.topk": lambda: scores.topk(k, dim=1),
+        "torch.topk (1 thread)": lambda: single_threaded(torch.topk, scores, k, 1),
         "chunked_topk (cold)": lambda: single_threaded(chunked_topk, scores, k),
         "running update (steady)": lambda: single_threaded(running_topk_update, scores, best_v, best_i),
     }, repeats=repeats)

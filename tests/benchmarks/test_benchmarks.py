@@ -30,3 +30,50 @@ def test_contrastive_measure_reports_memory_and_time():
     assert naive["alloc_bytes"] > 512 * 512 * 4 > tiled["alloc_bytes"] - grads > 0
     assert naive["seconds"] > 0 and tiled["seconds"] > 0
     assert naive_fits(512) and not naive_fits(10 ** 7)
+
+
+def test_contrastive_measure_can_skip_rss_and_timing():
+    row = measure("tiled", 256, 16, 0, 32, rss=False)
+    assert row["rss_bytes"] is None and row["seconds"] is None and row["alloc_bytes"] > 2 * 256 * 16 * 4
+    with pytest.raises(ValueError):
+        measure("tiled", 256, 16, -1, 32)
+
+
+def test_contrastive_sweep_finds_the_largest_naive_batch_and_times_only_a_fraction_of_it():
+    from benchmarks.contrastive import sweep
+
+    out = sweep([128, 256, 512], 16, tile=32, threads=1, naive_max_batch=256, repeats=2, timed_fraction=2)
+    assert out["largest"] == 256 and out["timed_batch"] == 128
+    assert out["skipped"][0][0] == 512                                 # capped: the naive loss never ran there
+    got = {(r["method"], r["b"]): r for r in out["rows"]}
+    assert set(got) == {(m, b) for m in ("naive", "tiled") for b in (128, 256)}
+    assert all((r["seconds"] is not None) == (r["b"] == 128) for r in out["rows"])
+    assert got["naive", 256]["alloc_bytes"] > 3 * 256 * 256 * 4 > got["tiled", 256]["alloc_bytes"]
+
+
+def test_ivfpq_gaps_are_paired_per_cell_and_the_farthest_interval_is_found():
+    from benchmarks.ivfpq import farthest_cell, recall_gaps
+
+    def run(ours1, faiss1):
+        return {"rows": [{"index": "ours", "nprobe": 1, "recall@1": ours1, "recall@10": 0.5},
+                         {"index": "faiss", "nprobe": 1, "recall@1": faiss1, "recall@10": 0.5},
+                         {"index": "ours", "nprobe": 4, "recall@1": 0.6, "recall@10": 0.7},
+                         {"index": "faiss", "nprobe": 4, "recall@1": 0.6, "recall@10": 0.69}]}
+    gaps = recall_gaps([run(0.40, 0.38), run(0.41, 0.40), run(0.39, 0.40)])
+    assert set(gaps) == {("recall@1", 1), ("recall@10", 1), ("recall@1", 4), ("recall@10", 4)}
+    assert np.allclose(gaps["recall@1", 1], [0.02, 0.01, -0.01]) and np.allclose(gaps["recall@10", 4], [0.01] * 3)
+    assert farthest_cell(gaps) == ("recall@1", 1)      # a noisy mean of 0.0067 reaches further than a steady 0.01
+
+
+def test_compare_ivfpq_takes_the_faiss_seed_and_can_skip_timing():
+    from benchmarks.ivfpq import compare_ivfpq
+
+    rng = np.random.default_rng(0)
+    xb = rng.standard_normal((2000, 16)).astype(np.float32)
+    xq = xb[:20] + 0.01
+    I_true = np.argsort(((xq[:, None] - xb[None]) ** 2).sum(-1), axis=1)[:, :5]
+    runs = [compare_ivfpq(xb[:1000], xb, xq, I_true, nlist=8, M=4, nbits=4, nprobes=[8], k=5, seed=s, faiss_seed=s,
+                          repeats=0) for s in (1, 2)]
+    assert all(np.isnan(r["qps"]) for run in runs for r in run["rows"])
+    assert [(r["index"], r["nprobe"]) for r in runs[0]["rows"]] == [("ours", 8), ("faiss", 8)]
+    assert all(0.0 < r["recall@1"] <= 1.0 and 0.0 < r["recall@5"] <= 1.0 for run in runs for r in run["rows"])
