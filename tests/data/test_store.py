@@ -62,3 +62,26 @@ def test_arrays_are_byte_identical_across_rebuilds(store):
     first = (_store.build("twice") / "x.npy").read_bytes()
     second = (_store.build("twice", force=True) / "x.npy").read_bytes()
     assert first == second
+
+
+@pytest.mark.slow
+def test_every_asset_has_the_same_bytes_under_1_and_2_threads_and_another_instruction_set(tmp_path):
+    """data.dvc must hash the same on every x86-64 machine: rebuild every asset in fresh processes with one
+    thread and the default kernels, and with two threads and torch/OpenBLAS limited to their baseline
+    (non-AVX) kernels, then compare every file's sha256."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+    digests = []
+    for env in ({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+                {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2",
+                 "ATEN_CPU_CAPABILITY": "default", "OPENBLAS_CORETYPE": "Prescott", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}):
+        out = tmp_path / env["OMP_NUM_THREADS"]
+        subprocess.run([sys.executable, "-m", "simrepro", "data", "--force"], check=True, timeout=1200,
+                       env={**os.environ, **env, "SIMREPRO_DATA": str(out)}, capture_output=True)
+        digests.append({p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                        for p in sorted(out.rglob("*")) if p.is_file()})
+    assert digests[0].keys() == digests[1].keys() and len(digests[0]) > 10
+    differ = [f for f in digests[0] if digests[0][f] != digests[1][f]]
+    assert not differ, f"asset files whose bytes depend on threads or instruction set: {differ}"

@@ -133,6 +133,7 @@ class Run:
             raise V.MetricError("record() takes a dict {metric name: value}")
         verdicts = V.evaluate_all(self.paper.claims, metrics, self.profile)
         from simrepro.data._store import USED
+        from simrepro.data.derived import DERIVED
         result = {
             "slug": self.slug, "id": self.paper.id, "title": self.paper.title, "profile": self.profile,
             "summary": V.summarize(verdicts),
@@ -149,6 +150,7 @@ class Run:
                 "inputs_hash": provenance.inputs_hash(self.slug),
                 "data": {name: dict(files) for name, files in sorted(USED.items())},
                 "data_hash": provenance.stable_hash(USED) if USED else None,
+                "derived": {name: dict(d) for name, d in sorted(DERIVED.items())},
                 "packages": provenance.package_versions(),
                 "device": provenance.device_info(self.device),
                 "started_at": self.started_at,
