@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from simrepro.methods.kl_retrieval import gaussian_kl
+from simrepro.methods.search.kl_retrieval import gaussian_kl
 from simrepro.models import mrl
 
 

@@ -9,7 +9,7 @@ Normalised by the trace, ``p = λ / tr K`` is a probability vector, and its Rén
     H_∞(p) = −log maxᵢ pᵢ                   (the limit q → ∞)
 
 is non-increasing in q. ``exp(H_q)`` is the Hill number of order q: an "effective number" between 1 and rank K.
-This is the core of the Vendi scores (``simrepro.methods.vendi``) and of effective-rank measures.
+This is the core of the Vendi scores (``simrepro.methods.diversity.vendi``) and of effective-rank measures.
 
 Numerics: ``eigvalsh`` returns eigenvalues of a PSD matrix with absolute error ≈ n·ε·λ₁ (ε = float64
 machine epsilon), and rounding in K's own entries (e.g. the cancellation in ‖x‖² + ‖y‖² − 2x·y of a

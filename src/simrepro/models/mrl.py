@@ -4,7 +4,7 @@ Zamani & Bendersky SIGIR 2023) that maps each input to a diagonal Gaussian N(μ,
 
 Both are trained with InfoNCE over in-batch negatives: for a batch of B (query, relevant document) pairs the
 loss is the cross-entropy of the (B, B) score matrix against the diagonal. The MRL score matrix is computed
-with the inner-product identity of :mod:`simrepro.methods.kl_retrieval` (−KL = ⟨a(q), b(d)⟩ + c(q)), the same
+with the inner-product identity of :mod:`simrepro.methods.search.kl_retrieval` (−KL = ⟨a(q), b(d)⟩ + c(q)), the same
 one used to serve the model through MIPS; log-variances are squashed to [−6, 6] (tanh) for stability.
 """
 

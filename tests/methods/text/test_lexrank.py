@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from simrepro.kernels import pairwise_similarity_reference
-from simrepro.methods import lexrank as lx
+from simrepro.methods.text import lexrank as lx
 
 SENTS = [
     "The storm hit the coast on Monday and cut power to thousands of homes.",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import ortho_group
 
-from simrepro.methods import cka as m
+from simrepro.methods.representation import cka as m
 
 RNG = np.random.default_rng(1905)
 

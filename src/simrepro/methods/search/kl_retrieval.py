@@ -188,7 +188,7 @@ def learned_gaussian_retrieval(query_emb, query_ids, doc_emb, doc_ids, parent, *
     log-variance, log(1 + hyponym-closure size in the whole taxonomy)) over the corpus, and per-epoch losses."""
     from scipy.stats import spearmanr
 
-    from simrepro.methods.tree_emd import subtree_masses
+    from simrepro.methods.measures.tree_emd import subtree_masses
     from simrepro.models.mrl import encode, train_dual_encoder
 
     parent = np.asarray(parent, dtype=np.int64)

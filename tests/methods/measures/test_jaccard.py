@@ -7,7 +7,7 @@ import torch
 from scipy.stats import multivariate_normal, norm
 from sklearn.metrics import jaccard_score
 
-from simrepro.methods.jaccard import (INDICES, count_vectors, gaussian_indices_closed_form, generalized_jaccard,
+from simrepro.methods.measures.jaccard import (INDICES, count_vectors, gaussian_indices_closed_form, generalized_jaccard,
                                       generalized_jaccard_reference, interdependence, jaccard_many)
 
 

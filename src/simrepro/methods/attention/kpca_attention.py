@@ -9,7 +9,7 @@ One head of one sequence: queries Q, keys K (N, d), learned values V (N, d_v). K
   K_φ = [k(k_i, k_j)/(g_i g_j)]; centre it, K̃ = H K_φ H; take its top-d_v eigenvectors A (N, d_v); then
   V̂_KPCA = G (A − 1ₙ A) with G = diag(1/g), i.e. v̂_j = (a_j − mean_j' a_j') / g_j.
 - Alignment of V with V̂: optimal cosine (Hungarian matching of token rows on their cosine matrix, mean matched
-  cosine), linear CKA and RBF CKA (σ = median distance) from :mod:`simrepro.methods.cka`.
+  cosine), linear CKA and RBF CKA (σ = median distance) from :mod:`simrepro.methods.representation.cka`.
 - The two terms of the projection loss J_proj = (1/N) Σᵢ (‖φ(qᵢ)‖² − ‖hᵢ‖²):
   ‖φ(qᵢ)‖² = k(qᵢ, qᵢ) / g(qᵢ)² with g(qᵢ) = Σⱼ k(qᵢ, kⱼ), and hᵢ = Σⱼ softmax(qᵢᵀkⱼ/√d) vⱼ (the head's output).
 
@@ -28,7 +28,7 @@ from scipy.special import logsumexp
 
 from simrepro.kernels import pairwise_similarity
 from simrepro.kernels._validate import as_matrix
-from simrepro.methods.cka import center_gram, linear_cka, rbf_cka
+from simrepro.methods.representation.cka import center_gram, linear_cka, rbf_cka
 
 
 def _head_matrix(x, name: str, min_rows: int = 2) -> np.ndarray:

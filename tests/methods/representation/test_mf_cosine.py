@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from simrepro.kernels import pairwise_similarity_reference
-from simrepro.methods import mf_cosine as mc
+from simrepro.methods.representation import mf_cosine as mc
 
 
 def _data(n=37, p=23, seed=0):

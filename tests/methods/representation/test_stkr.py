@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.kernel_ridge import KernelRidge
 
-from simrepro.methods.stkr import (SpectralKernel, gaussian_kernel, inverse_laplacian_kernel, krr_fit_predict,
+from simrepro.methods.representation.stkr import (SpectralKernel, gaussian_kernel, inverse_laplacian_kernel, krr_fit_predict,
                                    local_scale_gamma, polynomial_transformed_kernel, ssl_benchmark, ssl_split,
                                    stkr_predict, top_eigenvalue)
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from simrepro.methods.ms_dpp import (contextual_vendi, dist_inv_similarity, dpp_rerank, ilad_ilmd,
+from simrepro.methods.diversity.ms_dpp import (contextual_vendi, dist_inv_similarity, dpp_rerank, ilad_ilmd,
                                      linear_average_similarity, mmr_rerank, ms_dpp_rerank, ms_dpp_similarity,
                                      normalized_vendi, spd_exp, spd_log, topk_by_relevance)
 
@@ -142,7 +142,7 @@ def test_errors(call, msg):
 
 def test_official_basic_usage_example_output():
     # stored output of github.com/NEC-N-SOGI/msdpp notebooks/msdpp_basic_usage.ipynb (last cell)
-    from simrepro.methods.ms_dpp import official_basic_usage_ranking
+    from simrepro.methods.diversity.ms_dpp import official_basic_usage_ranking
     assert official_basic_usage_ranking() == [72, 3, 96, 70, 30, 43, 8, 10, 79, 1]
     # the direction reaches the ranking: all-increase orders the same inputs differently
     assert official_basic_usage_ranking(signs=(1, 1, 1)) != [72, 3, 96, 70, 30, 43, 8, 10, 79, 1]

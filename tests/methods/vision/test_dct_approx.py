@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from simrepro.methods import dct_approx as da
+from simrepro.methods.vision import dct_approx as da
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 16, 33])

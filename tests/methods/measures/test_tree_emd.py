@@ -4,7 +4,7 @@ import numpy as np
 import ot
 import pytest
 
-from simrepro.methods import tree_emd as te
+from simrepro.methods.measures import tree_emd as te
 
 
 def _random_tree(n, seed):

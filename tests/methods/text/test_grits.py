@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from simrepro.methods.grits import (CORRUPTIONS, KINDS, align_1d, alignment_scores, corrupt_table, exact_2dmss,
+from simrepro.methods.text.grits import (CORRUPTIONS, KINDS, align_1d, alignment_scores, corrupt_table, exact_2dmss,
                                     factored_2dmss, fscore, grits, iou_tensor, lcs_length, lcs_similarity,
                                     random_table, reward_tensor)
 

@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 
 from simrepro.data.graphs import karate_club, les_miserables, planted_partition
-from simrepro.methods.fastrp import (deepwalk_embeddings, fastrp_embeddings, fastrp_explicit,
+from simrepro.methods.graph.fastrp import (deepwalk_embeddings, fastrp_embeddings, fastrp_explicit,
                                      fastrp_similarity_matrix, node_classification_f1, random_walks,
                                      spectral_embeddings, transition_matrix, tune_fastrp,
                                      tuning_split)

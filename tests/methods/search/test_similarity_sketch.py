@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from simrepro.methods import similarity_sketch as ss
+from simrepro.methods.search import similarity_sketch as ss
 from simrepro.kernels.sketch import jaccard
 
 

@@ -1,4 +1,4 @@
-"""Every layer of simrepro.methods.vendi against the definition VS_q = exp(H_q(eig(K/n))), for every order q.
+"""Every layer of simrepro.methods.diversity.vendi against the definition VS_q = exp(H_q(eig(K/n))), for every order q.
 
 The reference below is written from the definition with numpy only (eigvalsh of K/n, numerical rank by
 numpy.linalg.matrix_rank for q = 0). Tolerance: 1e-9 relative — the layers differ only by float64 rounding
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from simrepro.methods import vendi
+from simrepro.methods.diversity import vendi
 
 ORDERS = [0, 0.1, 0.5, 1, 2, 5, math.inf]
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from simrepro.methods import kl_retrieval as kr
+from simrepro.methods.search import kl_retrieval as kr
 from simrepro.metrics.knn import knn_matches
 
 

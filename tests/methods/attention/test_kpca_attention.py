@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.decomposition import KernelPCA
 
-from simrepro.methods import kpca_attention as ka
+from simrepro.methods.attention import kpca_attention as ka
 
 
 def _keys(n=23, d=5, seed=0, scale=1.0):

@@ -1,0 +1,1 @@
+"""Attention and architectures: attention read as kernel PCA."""

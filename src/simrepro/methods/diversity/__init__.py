@@ -1,0 +1,1 @@
+"""Diversity of a set under a similarity: Vendi scores and their orders, DPP reranking."""

@@ -1,0 +1,1 @@
+"""Graphs and recommendation: node embeddings from similarity matrices."""

@@ -1,0 +1,1 @@
+"""Similarity measures and distances: generalised Jaccard indices, tree earth mover's distance."""

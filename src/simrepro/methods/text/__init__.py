@@ -1,0 +1,1 @@
+"""Text and documents: sentence centrality for summaries, table-structure similarity."""

@@ -1,0 +1,1 @@
+"""Images and signals: low-complexity DCT approximations."""
