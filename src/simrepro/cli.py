@@ -95,6 +95,9 @@ def _cmd_data(args) -> int:
         fresh = not _store.is_built(name) or args.force
         path = _store.build(name, force=args.force)
         print(f"{name:<20} {'built' if fresh else 'present'}  {path}")
+    if not args.names:
+        for stale in _store.remove_unregistered():
+            print(f"{stale:<20} removed  (no longer an asset: data.dvc tracks only registered datasets)")
     return 0
 
 

@@ -85,3 +85,10 @@ def test_every_asset_has_the_same_bytes_under_1_and_2_threads_and_another_instru
     assert digests[0].keys() == digests[1].keys() and len(digests[0]) > 10
     differ = [f for f in digests[0] if digests[0][f] != digests[1][f]]
     assert not differ, f"asset files whose bytes depend on threads or instruction set: {differ}"
+
+
+def test_folders_of_no_registered_asset_are_removed(store):
+    (store / "renamed_old_asset").mkdir(parents=True)
+    (store / "renamed_old_asset" / "x.npy").write_bytes(b"0")
+    assert _store.remove_unregistered() == ["renamed_old_asset"]
+    assert not (store / "renamed_old_asset").exists()

@@ -103,6 +103,18 @@ def build(name: str, *, force: bool = False) -> Path:
     return out
 
 
+def remove_unregistered() -> list[str]:
+    """Delete folders of ``data/`` that no registered asset builds (e.g. a renamed asset's old folder), so that
+    ``dvc add data`` hashes exactly the registered datasets; returns their names."""
+    discover()
+    root = data_root()
+    stale = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                   and p.name not in REGISTRY) if root.exists() else []
+    for name in stale:
+        shutil.rmtree(root / name)
+    return stale
+
+
 def asset_dir(name: str) -> Path:
     """The folder of a materialised asset, or :class:`AssetMissing` saying how to make it."""
     discover()
