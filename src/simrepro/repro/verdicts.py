@@ -172,7 +172,8 @@ def _judge_order(claim: Claim, metrics: dict, profile: str) -> _Judgement:
     cis = [mean_interval(d) for d in diffs]
     outcomes = [_side(lo, hi, "gt", 0.0, strict=True) for _, lo, hi in cis]
     means = [sum(s) / len(s) for s in series]
-    return _Judgement(_combine(outcomes), means, expected + " (paired, per consecutive pair)", values=diffs,
+    return _Judgement(_combine(outcomes), means, expected + " — ours: the means over seeds; each step judged on its "
+                      "per-seed paired differences (95 % interval)", values=diffs,
                       ci=[[lo, hi] for _, lo, hi in cis], seeds=len(series[0]))
 
 
@@ -210,6 +211,7 @@ def _judge_compare(claim: Claim, metrics: dict, profile: str) -> _Judgement:
         threshold = float(c["value"]) if "value" in c else float(claim.paper_value)
         strict, words, target_words = False, f"{threshold:g}", claim.metric
     m, lo, hi = _interval(judged)
+    paired = "ref" in c and isinstance(judged, list)
     if op == "approx":
         tol = float(c["tol"]) if "tol" in c else float(c["rel_tol"]) * abs(threshold)
         outcome = _approx_side(lo, hi, threshold, tol)
@@ -220,9 +222,10 @@ def _judge_compare(claim: Claim, metrics: dict, profile: str) -> _Judgement:
         sym = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}[op]
         if "ref" in c:
             sym = {"ge": ">", "gt": ">", "le": "<", "lt": "<"}[op]
-        expected = f"{claim.metric} {sym} {words}"
+        expected = (f"{target_words} {sym} {threshold:g}" if paired else f"{claim.metric} {sym} {words}")
     if isinstance(judged, list):
-        expected += " (95 % interval over seeds" + (", paired)" if "ref" in c else ")")
+        expected += (" — ours: the mean of the per-seed paired differences, with its 95 % interval" if paired
+                     else " — ours: the mean over seeds, with its 95 % interval")
         return _Judgement(outcome, m, expected, values=judged, ci=[lo, hi], seeds=len(judged))
     return _Judgement(outcome, value, expected)
 
