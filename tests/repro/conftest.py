@@ -64,7 +64,8 @@ def suite(tmp_path, monkeypatch):
     (root / "catalog" / "claims").mkdir(parents=True)
     (root / "notebooks").mkdir()
     rows = yaml.safe_load((REPO / "catalog" / "papers.yaml").read_text())
-    rows.append({"id": 999, "slug": "toy_paper", "title": "A Toy Paper", "tier": "A", "theme": "test"})
+    rows.append({"id": 999, "slug": "toy_paper", "title": "A Toy Paper", "tier": "A", "theme": "test",
+                 "area": "diversity"})
     (root / "catalog" / "papers.yaml").write_text(yaml.safe_dump(rows, sort_keys=False))
     (root / "catalog" / "claims" / "toy_paper.yaml").write_text(yaml.safe_dump(TOY_CLAIMS, sort_keys=False))
     nbformat.write(toy_notebook(), root / "notebooks" / "toy_paper.ipynb")

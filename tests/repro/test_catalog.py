@@ -77,3 +77,9 @@ def test_the_root_is_found_from_the_working_directory_not_the_package(tmp_path, 
         paths.root()
     monkeypatch.setenv(paths.ROOT_ENV, str(tmp_path / "ws"))
     assert paths.root() == (tmp_path / "ws").resolve()
+
+
+def test_every_paper_has_an_area_and_the_landed_ones_are_grouped_as_the_wave_issues_say():
+    papers = {p.slug: p for p in catalog.papers()}
+    assert all(p.area in catalog.AREAS for p in papers.values())
+    assert papers["faiss_gpu_kselect"].area == "vector search" and papers["vendi_score"].area == "diversity"

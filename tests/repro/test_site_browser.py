@@ -65,8 +65,8 @@ def test_scoreboard_filters_and_a_report_offline(suite, browser):
     browser.get(index.as_uri())
     assert browser.title == "simrepro scoreboard"
     assert shown(browser) == 120
-    choose(browser, "f-theme", "test")
-    assert shown(browser) == 1
+    choose(browser, "f-theme", "diversity")
+    assert shown(browser) == 4           # vendi_score, vendi_cousins, ms_dpp_diversity and the toy paper
     choose(browser, "f-theme", "")
     choose(browser, "f-verdict", "pending")
     assert shown(browser) == 119

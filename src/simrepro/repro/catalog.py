@@ -22,6 +22,9 @@ class CatalogError(ValueError):
 
 CHECK_OPS = ("approx", "ge", "gt", "le", "lt", "order", "is_true", "not_testable")
 KINDS = ("paper", "check")
+AREAS = ("vector search", "retrieval and reranking", "representation and embeddings", "attention and architectures",
+         "graphs and recommendation", "diversity", "text and documents", "vision, audio and signals",
+         "similarity measures and theory")   # the scoreboard's coarse grouping of the catalog's themes
 SCALES = ("paper", "reduced")
 BASES = ("paper", "noise", "plan")
 CLAIM_FIELDS = {"id", "kind", "statement", "source", "metric", "check", "basis", "basis_note", "scale",
@@ -64,6 +67,7 @@ class Paper:
     title: str
     tier: str
     theme: str
+    area: str
     venue: str | None = None
     year: int | None = None
     link: str | None = None
@@ -232,7 +236,10 @@ def paper(slug: str) -> Paper:
         raise CatalogError(unknown_slug_message(slug))
     row = index[slug]
     f = load_claims(slug)
-    return Paper(id=row["id"], slug=slug, title=row["title"], tier=row["tier"], theme=row["theme"],
+    if row.get("area") not in AREAS:
+        raise CatalogError(f"papers.yaml: paper {slug!r} has area {row.get('area')!r}; expected one of "
+                           f"{', '.join(AREAS)}")
+    return Paper(id=row["id"], slug=slug, title=row["title"], tier=row["tier"], theme=row["theme"], area=row["area"],
                  venue=row.get("venue"), year=row.get("year"), link=row.get("link"), summary=f.summary,
                  claims=f.claims, withdrawn=f.withdrawn, not_preregistered=f.not_preregistered)
 

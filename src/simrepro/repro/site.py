@@ -73,9 +73,9 @@ def _row(p: catalog.Paper, result: dict | None, pipeline_profile: str) -> str:
         if result["profile"] != pipeline_profile:
             profile += (f" <span class='warn' title='params.yaml runs {H.esc(pipeline_profile)}'>⚠ not the "
                         f"pipeline's {H.esc(pipeline_profile)}</span>")
-    return (f"<tr class='paper' data-tier='{H.esc(p.tier)}' data-theme='{H.esc(p.theme)}' "
+    return (f"<tr class='paper' data-tier='{H.esc(p.tier)}' data-theme='{H.esc(p.area)}' "
             f"data-verdicts='{H.esc('|'.join(sorted(set(verdicts))))}'><td>{p.id}</td><td>{title}</td>"
-            f"<td class='tier'>{H.esc(p.tier)}</td><td>{H.esc(p.theme)}</td><td>{profile}</td><td>{detail}</td></tr>")
+            f"<td class='tier'>{H.esc(p.tier)}</td><td>{H.esc(p.area)}<br><span class='muted'>{H.esc(p.theme)}</span></td><td>{profile}</td><td>{detail}</td></tr>")
 
 
 _COLOURS = {V.REPRODUCED: "#1a7f37", V.REDUCED: "#4c9a5f", V.INCONCLUSIVE: "#9a6700", V.NOT_REPRODUCED: "#cf222e",
@@ -83,9 +83,10 @@ _COLOURS = {V.REPRODUCED: "#1a7f37", V.REDUCED: "#4c9a5f", V.INCONCLUSIVE: "#9a6
 
 
 def theme_chart(papers, results: dict) -> str:
-    """Per theme: a bar of its paper claims stacked by verdict (width ∝ count), checks passed, papers done."""
-    themes = sorted({p.theme for p in papers})
-    counts = {t: V.summarize([c for p in papers if p.theme == t for c in results.get(p.slug, {}).get("claims", [])])
+    """Per area (the catalog's themes grouped): a bar of its paper claims stacked by verdict (width ∝ count),
+    checks passed, papers with results."""
+    themes = [a for a in catalog.AREAS if any(p.area == a for p in papers)]
+    counts = {t: V.summarize([c for p in papers if p.area == t for c in results.get(p.slug, {}).get("claims", [])])
               for t in themes}
     widest = max((sum(c["paper"].values()) for c in counts.values()), default=0) or 1
     rows = []
@@ -93,15 +94,15 @@ def theme_chart(papers, results: dict) -> str:
         paper, checks = counts[t]["paper"], counts[t]["checks"]
         bar = "".join(f"<span title='{H.esc(v)}: {n}' style='display:inline-block;height:12px;"
                       f"width:{240 * n / widest:.1f}px;background:{_COLOURS[v]}'></span>" for v, n in paper.items())
-        done = sum(p.slug in results for p in papers if p.theme == t)
-        total = sum(p.theme == t for p in papers)
+        done = sum(p.slug in results for p in papers if p.area == t)
+        total = sum(p.area == t for p in papers)
         n_checks = sum(checks.values())
         rows.append(f"<tr><td>{H.esc(t)}</td><td style='white-space:nowrap'>{bar or '—'}</td>"
                     f"<td class='muted'>{V.summary_text({'paper': paper}) if paper else '—'}</td>"
                     f"<td class='muted'>{checks.get(V.PASSED, 0)}/{n_checks}</td><td class='muted'>{done}/{total}</td></tr>")
     legend = " ".join(f"<span style='display:inline-block;width:10px;height:10px;background:{c}'></span> {H.esc(v)}"
                       for v, c in _COLOURS.items())
-    return (f"<table class='chart'><thead><tr><th>theme</th><th>paper claims by verdict</th><th></th>"
+    return (f"<table class='chart'><thead><tr><th>area</th><th>paper claims by verdict</th><th></th>"
             f"<th>checks passed</th><th>papers with results</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
             f"<p class='muted'>{legend}</p>")
 
@@ -137,7 +138,7 @@ data or hardware that cannot be had offline; <b>pending</b> = no notebook yet. E
 verdict summary for the claims.</p>
 {theme_chart(papers, results)}
 <div class="filters">{_options('f-tier', 'tier', sorted({p.tier for p in papers}))}
-{_options('f-theme', 'theme', sorted({p.theme for p in papers}))}
+{_options('f-theme', 'theme', [a for a in catalog.AREAS if any(p.area == a for p in papers)])}
 {_options('f-verdict', 'verdict', V.ORDER)}
 <label>search <input id="f-text" type="search" placeholder="title, slug…"></label>
 <span class="muted"><span id="shown">{len(papers)}</span> shown</span></div>
