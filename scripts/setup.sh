@@ -57,11 +57,13 @@ path.parent.mkdir(parents=True, exist_ok=True)
 path.write_text(json.dumps(config, indent=2) + "\n")
 PY
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  git config filter.nbstripout.clean "'$PWD/.venv/bin/python' -m nbstripout --keep-id"
+  # unquoted: DVC's experiment executor parses .git/config with ConfigObj, which rejects a value that starts
+  # with a quoted word (a checkout path with spaces would need a symlink)
+  git config filter.nbstripout.clean "$PWD/.venv/bin/python -m nbstripout --keep-id"
   git config filter.nbstripout.smudge cat
   git config filter.nbstripout.required true
   git config filter.nbstripout.extrakeys "metadata.language_info metadata.widgets"
-  git config diff.ipynb.textconv "'$PWD/.venv/bin/python' -m nbstripout -t --keep-id"
+  git config diff.ipynb.textconv "$PWD/.venv/bin/python -m nbstripout -t --keep-id"
 fi
 
 # 4. Offline datasets into data/ (idempotent)

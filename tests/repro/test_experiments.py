@@ -31,6 +31,12 @@ def test_a_queued_smoke_experiment_leaves_the_main_workspace_as_committed(suite)
     pipeline.write()
     git = ("git", "-c", "user.name=t", "-c", "user.email=t@t")
     sh(suite, "git", "init", "-q")
+    # the same git filters as the repository's (scripts/setup.sh): DVC's executors must be able to read them
+    filters = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[2]), "config", "--get-regexp",
+                              r"^(filter|diff)\."], capture_output=True, text=True).stdout
+    for line in filters.splitlines():
+        key, value = line.split(" ", 1)
+        sh(suite, "git", "config", key, value)
     sh(suite, "dvc", "init", "-q")
     sh(suite, "dvc", "repro", "-q", timeout=600)
     sh(suite, "git", "add", "-A")
