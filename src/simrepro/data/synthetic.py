@@ -130,3 +130,56 @@ def planted_summary_clusters(n_clusters: int = 10, docs_per_cluster: int = 8, se
         clusters.append(docs)
         salience.append(sal)
     return SummaryClusters(clusters=clusters, references=references, salience=salience)
+
+
+@dataclass(frozen=True)
+class MultiVectorClouds:
+    """Clustered multi-vector documents and queries drawn from them (unit vectors throughout).
+
+    documents[i] (mᵢ, d) and queries[j] (m_q, d) float32; source (n_queries,) the document each query was drawn
+    from; doc_topics (n_docs, topics_per_doc) the topics of each document; centres (n_topics, d)."""
+
+    documents: list
+    queries: list
+    source: np.ndarray
+    doc_topics: np.ndarray
+    centres: np.ndarray
+
+
+def multivector_clouds(n_docs: int = 500, n_queries: int = 50, dim: int = 64, *, n_topics: int = 32,
+                       topics_per_doc: int = 3, doc_tokens: tuple[int, int] = (16, 48), query_tokens: int = 16,
+                       spread: float = 0.6, query_noise: float = 0.3, seed: int = 0) -> MultiVectorClouds:
+    """Topic centres c_t uniform on the sphere; document i picks ``topics_per_doc`` distinct topics and
+    mᵢ ~ U{doc_tokens} tokens, each normalize(c_t + spread·z/√d) for one of its topics t, z ~ N(0, I_d).
+    Query j picks a source document s (uniformly) and ``query_tokens`` of its tokens (without replacement when
+    it has enough), each perturbed as normalize(p + query_noise·z/√d): query tokens lie near a subset of the
+    source's tokens, so the source is (usually) the query's Chamfer nearest neighbour."""
+    _check_positive_ints(n_docs=n_docs, n_queries=n_queries, dim=dim, n_topics=n_topics,
+                         topics_per_doc=topics_per_doc, query_tokens=query_tokens)
+    lo, hi = doc_tokens
+    if not 1 <= lo <= hi:
+        raise ValueError(f"doc_tokens must be (lo, hi) with 1 ≤ lo ≤ hi, got {doc_tokens}")
+    if topics_per_doc > n_topics:
+        raise ValueError(f"topics_per_doc ({topics_per_doc}) cannot exceed n_topics ({n_topics})")
+    if not (spread >= 0 and query_noise >= 0):
+        raise ValueError("spread and query_noise must be ≥ 0")
+    rng = np.random.default_rng(seed)
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    centres = unit(rng.standard_normal((n_topics, dim)))
+    doc_topics = np.stack([rng.choice(n_topics, topics_per_doc, replace=False) for _ in range(n_docs)])
+    docs = []
+    for i in range(n_docs):
+        m = int(rng.integers(lo, hi + 1))
+        t = doc_topics[i, rng.integers(0, topics_per_doc, m)]
+        docs.append(unit(centres[t] + spread * rng.standard_normal((m, dim)) / np.sqrt(dim)))
+    source = rng.integers(0, n_docs, n_queries)
+    queries = []
+    for s in source:
+        p = docs[s]
+        pick = rng.choice(p.shape[0], query_tokens, replace=p.shape[0] < query_tokens)
+        queries.append(unit(p[pick] + query_noise * rng.standard_normal((query_tokens, dim)) / np.sqrt(dim)))
+    return MultiVectorClouds(documents=docs, queries=queries, source=source, doc_topics=doc_topics,
+                             centres=centres)
