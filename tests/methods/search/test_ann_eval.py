@@ -118,6 +118,7 @@ def test_peers_recall(metric):
     assert flat[0]["recall"] == 1.0
     methods = [ae.faiss_ivf_flat(metric, nlist=[16], nprobe=[1, 16]),
                ae.faiss_hnsw(metric, M=[16], ef_search=[10, 200]),
+               ae.faiss_hnsw_sq(metric, M=[16], ef_search=[10, 200]),
                ae.hnswlib_hnsw(metric, M=[16], ef=[10, 200]),
                ae.usearch_hnsw(metric, connectivity=[16], expansion_search=[10, 200])]
     for m in methods:

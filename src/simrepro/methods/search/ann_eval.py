@@ -18,7 +18,7 @@ Contract
 - :func:`pareto_front`: the non-dominated points (no other point has recall ≥ and qps ≥, one strictly).
 - :func:`plot_fronts`: recall on x, queries/s on a log y axis, one front per method (all points faint).
 
-Peers (:func:`faiss_flat`, :func:`faiss_ivf_flat`, :func:`faiss_ivf_pq`, :func:`faiss_hnsw`,
+Peers (:func:`faiss_flat`, :func:`faiss_ivf_flat`, :func:`faiss_ivf_pq`, :func:`faiss_hnsw`, :func:`faiss_hnsw_sq`,
 :func:`hnswlib_hnsw`, :func:`usearch_hnsw`) take ``threads`` and run with exactly that many; index bytes
 are each library's serialised size (faiss ``serialize_index``, hnswlib ``index_file_size``, usearch
 ``serialized_length``). Metrics: ``l2`` (squared distance), ``dot`` (inner product), ``cosine`` (rows
@@ -324,6 +324,22 @@ def faiss_hnsw(metric: str = "l2", threads: int = 1, M=(16,), ef_construction=(1
         index.hnsw.efSearch = ef_search
     return _faiss_method("faiss-HNSW", make, metric, threads, grid(M=list(M), ef_construction=list(ef_construction)),
                          grid(ef_search=list(ef_search)), set_ef)
+
+
+def faiss_hnsw_sq(metric: str = "l2", threads: int = 1, qtype: str = "QT_8bit", M=(16,), ef_construction=(100,),
+                  ef_search=(10, 20, 40, 80, 160, 320)) -> AnnMethod:
+    """faiss ``IndexHNSWSQ``: HNSW over scalar-quantised vectors (``qtype`` QT_8bit: per-dimension 8-bit ranges)."""
+    import faiss
+
+    def make(d, M, ef_construction):
+        index = faiss.IndexHNSWSQ(d, getattr(faiss.ScalarQuantizer, qtype), M, _faiss_metric(metric))
+        index.hnsw.efConstruction = ef_construction
+        return index
+
+    def set_ef(index, ef_search):
+        index.hnsw.efSearch = ef_search
+    return _faiss_method(f"faiss-HNSW-SQ({qtype[3:]})", make, metric, threads,
+                         grid(M=list(M), ef_construction=list(ef_construction)), grid(ef_search=list(ef_search)), set_ef)
 
 
 def hnswlib_hnsw(metric: str = "l2", threads: int = 1, M=(16,), ef_construction=(100,),
