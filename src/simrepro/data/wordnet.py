@@ -96,3 +96,27 @@ def load_wordnet_nouns() -> dict:
             "doc_emb": minilm_embeddings([f"{lemma[i]}: {gloss[i]}" for i in doc_ids], name="wordnet_docs"),
             "query_ids": query_ids,
             "query_emb": minilm_embeddings([lemma[i] for i in query_ids], name="wordnet_queries", batch_size=256)}
+
+
+def load_wordnet_gloss_tokens(n_docs: int, n_queries: int, *, seed: int = 0) -> dict:
+    """Multi-vector WordNet: ``n_docs`` corpus synsets and ``n_queries`` synsets *outside* the corpus (both drawn
+    with ``default_rng(seed)``), each text "lemma: gloss" encoded as per-token all-MiniLM-L6-v2 vectors
+    (:func:`simrepro.data.derived.minilm_token_embeddings`, cached), each token scaled to unit norm.
+    Returns {'doc_ids', 'query_ids', 'doc_tokens' (T_d, 384), 'doc_offsets' (n_docs + 1,), 'query_tokens',
+    'query_offsets'}: cloud i is ``tokens[offsets[i]:offsets[i + 1]]``."""
+    from simrepro.data.derived import minilm_token_embeddings
+    lemma = open_file("wordnet_nouns", "lemma.txt").read_text(encoding="utf-8").splitlines()
+    gloss = open_file("wordnet_nouns", "gloss.txt").read_text(encoding="utf-8").splitlines()
+    corpus = load_array("wordnet_nouns", "doc_ids.npy")
+    outside = np.setdiff1d(np.arange(len(lemma)), corpus)
+    if not (1 <= n_docs <= corpus.size and 1 <= n_queries <= outside.size):
+        raise ValueError(f"need 1 ≤ n_docs ≤ {corpus.size} and 1 ≤ n_queries ≤ {outside.size}")
+    rng = np.random.default_rng(seed)
+    docs = np.sort(rng.choice(corpus, n_docs, replace=False))
+    queries = np.sort(rng.choice(outside, n_queries, replace=False))
+    out = {"doc_ids": docs, "query_ids": queries}
+    for key, ids in (("doc", docs), ("query", queries)):
+        X, off = minilm_token_embeddings([f"{lemma[i]}: {gloss[i]}" for i in ids], name=f"wordnet_{key}_tokens")
+        out[f"{key}_tokens"] = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+        out[f"{key}_offsets"] = off
+    return out

@@ -546,3 +546,37 @@ def muvera_python_encoder(config: FDEConfig):
                   projection_dimension=config.projection_dimension if config.projection != "identity" else None,
                   fill_empty_partitions=config.fill_empty_partitions,
                   final_projection_dimension=config.final_projection_dimension, seed=config.seed)
+
+
+# ----------------------------------------------------------------------------------------------- experiments
+def paired_configs(dimension: int, num_repetitions: int, num_simhash_projections: int, projection_dimension: int,
+                   *, seed: int, projection: str = "ams", final_projection_dimension: int | None = None,
+                   fill_empty_partitions: bool = True) -> tuple[FDEConfig, FDEConfig]:
+    """(query config, document config) sharing every draw; the document side fills empty buckets (paper §2.1:
+    always for documents, never for queries)."""
+    common = dict(dimension=dimension, num_repetitions=num_repetitions,
+                  num_simhash_projections=num_simhash_projections, projection=projection,
+                  projection_dimension=None if projection == "identity" else projection_dimension,
+                  final_projection_dimension=final_projection_dimension, seed=seed)
+    return FDEConfig(**common), FDEConfig(**common, fill_empty_partitions=fill_empty_partitions)
+
+
+def approximation_stats(fde: np.ndarray, chamfer: np.ndarray, query_sizes, num_repetitions: int) -> dict:
+    """Over all (query, document) pairs: ``abs_error`` = mean |⟨F_q, F_doc⟩/R − CHAMFER| / |Q| (the NCHAMFER
+    scale of Theorem 2.1), ``bias`` = the signed mean of the same, ``pearson`` = correlation of ⟨F_q, F_doc⟩
+    with CHAMFER."""
+    m = np.asarray(query_sizes, float)[:, None]
+    if (m <= 0).any():
+        raise ValueError("every query needs at least one vector for the normalised error")
+    diff = (np.asarray(fde, float) / num_repetitions - chamfer) / m
+    return {"abs_error": float(np.abs(diff).mean()), "bias": float(diff.mean()),
+            "pearson": float(np.corrcoef(np.ravel(fde), np.ravel(chamfer))[0, 1])}
+
+
+def fde_recall_curve(queries, documents, chamfer: np.ndarray, q_config: FDEConfig, d_config: FDEConfig,
+                     k: int, *, randomness: FDERandomness | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(recall after rerank for N = 1 … n_d candidates by FDE inner product, FDE score matrix)."""
+    Fq = fde_encode(queries, q_config, "query", randomness=randomness)
+    Fd = fde_encode(documents, d_config, "document", randomness=randomness)
+    n_d = len(as_clouds(documents, "documents")) if not isinstance(documents, Clouds) else len(documents)
+    return candidate_recall(fde_candidates(Fq, Fd, n_d), chamfer, k), fde_scores(Fq, Fd)
