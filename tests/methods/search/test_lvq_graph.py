@@ -72,3 +72,15 @@ def test_graph_method_in_harness():
 def test_unknown_encoding():
     with pytest.raises(ValueError, match="unknown encoding"):
         lg.store_for(np.zeros((3, 2), np.float32), "pq8")
+
+
+def test_seed_splits_and_bytes_at_target():
+    parts = lg.seed_splits(11, 3, seed=1)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(11)) and [len(p) for p in parts] == [4, 4, 3]
+    with pytest.raises(ValueError, match="n_seeds"):
+        lg.seed_splits(2, 3)
+    rows = [{"encoding": "e", "beam": b, "recall_per_query": np.array(r), "bytes_per_query": np.array(c)}
+            for b, r, c in [(20, [1.0, 0.9], [20.0, 30.0]), (10, [0.5, 0.9], [10.0, 12.0])]]
+    assert lg.bytes_at_target(rows, "e", np.array([1]), 0.9) == 12.0          # smallest beam reaching it
+    assert lg.bytes_at_target(rows, "e", np.array([0, 1]), 0.9) == 25.0
+    assert np.isnan(lg.bytes_at_target(rows, "e", np.array([0, 1]), 0.99))

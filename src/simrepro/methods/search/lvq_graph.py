@@ -28,8 +28,10 @@ from simrepro.kernels.topk import topk_search
 from simrepro.methods.search.ann_eval import AnnMethod, grid
 
 
-def hnsw_base_graph(x, M: int = 16, ef_construction: int = 100, threads: int = 1) -> np.ndarray:
-    """Level-0 adjacency (n, 2M) int64 (−1 padded) of faiss ``IndexHNSWFlat(d, M)`` built on ``x`` (l2)."""
+def hnsw_base_graph(x, M: int = 16, ef_construction: int = 100, threads: int = 1, *, return_index: bool = False):
+    """Level-0 adjacency (n, 2M) int64 (−1 padded) of faiss ``IndexHNSWFlat(d, M)`` built on ``x`` (l2).
+
+    With ``return_index`` also the faiss index itself (the peer whose bottom layer we walk)."""
     import faiss
     x = np.ascontiguousarray(x, dtype=np.float32)
     faiss.omp_set_num_threads(threads)
@@ -39,7 +41,8 @@ def hnsw_base_graph(x, M: int = 16, ef_construction: int = 100, threads: int = 1
     offsets = faiss.vector_to_array(index.hnsw.offsets).astype(np.int64)
     neighbors = faiss.vector_to_array(index.hnsw.neighbors).astype(np.int64)
     width = 2 * M                                                       # faiss: nb_neighbors(0) = 2M
-    return neighbors[offsets[:-1, None] + np.arange(width)[None, :]]
+    graph = neighbors[offsets[:-1, None] + np.arange(width)[None, :]]
+    return (graph, index) if return_index else graph
 
 
 def medoid(x) -> int:
@@ -194,3 +197,22 @@ def sweep(encodings, database, queries, gt, graph, entry: int, beams, k: int = 1
                              "threads": threads, "k": k, "nq": len(queries), "recall_per_query": rq,
                              "bytes_per_query": nbytes_read, "bytes_read": float(nbytes_read.mean())})
     return rows
+
+
+def seed_splits(nq: int, n_seeds: int, seed: int = 0) -> list[np.ndarray]:
+    """Disjoint query samples, one per seed: a permutation of range(nq) drawn with ``seed``, cut in n_seeds parts."""
+    if not 1 <= n_seeds <= nq:
+        raise ValueError(f"need 1 ≤ n_seeds ≤ nq = {nq}, got {n_seeds}")
+    return [np.sort(p) for p in np.array_split(np.random.default_rng(seed).permutation(nq), n_seeds)]
+
+
+def bytes_at_target(rows: list[dict], encoding: str, subset, target: float) -> float:
+    """Mean vector bytes read per query at the smallest beam whose recall on ``subset`` reaches ``target``
+    (rows from :func:`sweep`); NaN if no beam reaches it."""
+    mine = sorted((r for r in rows if r["encoding"] == encoding), key=lambda r: r["beam"])
+    if not mine:
+        raise ValueError(f"no rows for encoding {encoding!r}")
+    for r in mine:
+        if r["recall_per_query"][subset].mean() >= target:
+            return float(r["bytes_per_query"][subset].mean())
+    return float("nan")
