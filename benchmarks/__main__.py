@@ -1,4 +1,4 @@
-"""``python -m benchmarks {topk,contrastive,gpu} [options]``: the kernel benchmarks against their peers.
+"""``python -m benchmarks {all,topk,contrastive,gpu} [options]``: the kernel benchmarks against their peers.
 
 Each prints its table (ratios measured in the same process or run) and writes JSON under
 ``benchmarks/results/``. ``python -m benchmarks topk --help`` lists a benchmark's axes."""
@@ -6,7 +6,8 @@ Each prints its table (ratios measured in the same process or run) and writes JS
 import runpy
 import sys
 
-BENCHMARKS = {"topk": "exact top-k search vs faiss IndexFlatIP/IndexFlatL2 (throughput, GFLOP/s, sgemm peak)",
+BENCHMARKS = {"all": "every public kernel vs the library a user would pick (ratio, parity, throughput, memory)",
+              "topk": "exact top-k search vs faiss IndexFlatIP/IndexFlatL2 (throughput, GFLOP/s, sgemm peak)",
               "contrastive": "tiled vs naive InfoNCE (peak memory and time per step vs batch size)",
               "gpu": "the Triton kernels vs torch on a CUDA GPU (TFLOP/s, peak fraction, memory); --dry-cpu"}
 

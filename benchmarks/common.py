@@ -86,3 +86,32 @@ def copy_bandwidth_gbs(n_bytes: int = 256 << 20, repeats: int = 5) -> float:
     src = torch.empty(n_bytes // 4)
     dst = torch.empty_like(src)
     return 2 * n_bytes / time_median(lambda: dst.copy_(src), warmup=1, repeats=repeats) / 1e9
+
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def peak_rss_bytes(fn: Callable[[], object]) -> float:
+    """Peak resident memory ``fn()`` adds above the level before the call, bytes (Linux): the allocator's free
+    memory is handed back first (``malloc_trim``) and the high-water mark reset (``clear_refs``), so memory
+    freed by earlier calls cannot hide a peak. NaN where /proc does not allow it."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _rss_kib("VmRSS")
+    except OSError:
+        return float("nan")
+    result = fn()
+    peak = _rss_kib("VmHWM")
+    del result
+    return max(0, peak - before) * 1024.0

@@ -95,3 +95,18 @@ def test_bad_t_and_mismatched_sketches_raise():
         sk.fast_similarity_sketch([1, 2], 0)
     with pytest.raises(ValueError, match="equal size"):
         sk.sketch_similarity(np.zeros(3, np.uint64), np.zeros(4, np.uint64))
+
+
+def test_hash_keys_do_not_depend_on_cache_growth():
+    """The per-function keys are cached and grown on demand: values must not depend on the order of calls."""
+    from simrepro.kernels import sketch
+
+    elements = np.arange(1, 50, dtype=np.uint64)
+    sketch._INDEX_KEYS.clear()
+    first = sketch._hash(elements[:, None], 7, 2, np.arange(10))
+    far = sketch._hash(elements, 7, 2, 100_000)                     # grows the cached keys past 100k
+    again = sketch._hash(elements[:, None], 7, 2, np.arange(10))
+    sketch._INDEX_KEYS.clear()
+    assert np.array_equal(first, again)
+    assert np.array_equal(far, sketch._hash(elements, 7, 2, 100_000))
+    assert not np.array_equal(first[:, 0], far)

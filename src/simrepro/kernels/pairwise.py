@@ -68,21 +68,22 @@ def pairwise_similarity(x, y=None, metric: str = "cosine", *, gamma: float | Non
     if block < 1:
         raise ValueError(f"block_size must be ≥ 1, got {block_size}")
     if metric == "cosine":
-        xt, yt = normalize_rows(xt), normalize_rows(yt)
+        xt = normalize_rows(xt)
+        yt = xt if y is None else normalize_rows(yt)
     if metric in ("l2", "gaussian"):
         work = torch.float64
         yw = yt.to(work)
         y_sq = (yw * yw).sum(1)
         g = gamma if gamma is not None else 1.0 / xt.shape[1] if xt.shape[1] else 1.0
     for start in range(0, n, block):
-        xb = xt[start:start + block]
+        xb, ob = xt[start:start + block], out[start:start + block]
         if metric in ("dot", "cosine"):
-            out[start:start + block] = xb @ yt.T
+            torch.mm(xb, yt.T, out=ob)                     # straight into the output rows: no temporary
+            if metric == "cosine":
+                ob.clamp_(-1.0, 1.0)                       # while the block is in cache
         else:
             d2 = _sq_l2_block(xb.to(work), yw, y_sq)
-            out[start:start + block] = d2 if metric == "l2" else torch.exp(-g * d2)
-    if metric == "cosine":
-        out.clamp_(-1.0, 1.0)
+            ob.copy_(d2 if metric == "l2" else torch.exp_(d2.mul_(-g)))
     return like_input(out, x)
 
 

@@ -15,8 +15,10 @@ With ``X_i = [S(A)[i] = S(B)[i]]`` every sketch here aims at ``E[X_i] = J(A, B) 
   later round's values exceed every earlier one, the rounds can stop as soon as all bins are full:
   expected O(t log t + |A|) time.
 
-Values are encoded as integers so that ties between different elements are (near-)impossible: the FSS key of
-a round-i ball is ``i·2⁴⁴ + (44 random bits)``, so comparing keys compares values ``i + h_i(a)``.
+Values are encoded as integers: the FSS key of a round-i ball is ``i·2³² + (32 random bits)``, so comparing keys
+compares values ``i + h_i(a)``. One 64-bit hash per ball gives both its bin (the top 32 bits, multiply-shift
+reduced to [t]) and its value (the low 32 bits): for a fully random hash the two halves are independent. Two
+different elements tie in a bin with probability below (balls in the bin)²/2³³ per round.
 
 Hashing: ``h(a) = mix64(a·K + mix64(seed, salt))`` with the splitmix64 finaliser; it is treated as fully
 random (the paper's guarantees assume fully random or mixed-tabulation hashing; we do not implement the
@@ -36,33 +38,65 @@ _U64 = np.uint64
 _GOLDEN = _U64(0x9E3779B97F4A7C15)
 _M1 = _U64(0xBF58476D1CE4E5B9)
 _M2 = _U64(0x94D049BB133111EB)
-_VALUE_BITS = 44                       # FSS: low 44 bits carry h_i(a), the bits above carry the round i
+_VALUE_BITS = 32                       # FSS: low 32 bits carry h_i(a), the bits above carry the round i
 _MAX_T = 1 << (64 - _VALUE_BITS - 1)   # 2t rounds must fit above the value bits
 # Salts separate the hash functions used for different purposes.
-_SALT_BIN, _SALT_VALUE, _SALT_PERM, _SALT_PROBE = 1, 2, 3, 4
+_SALT_BIN, _SALT_VALUE, _SALT_PERM, _SALT_PROBE, _SALT_BALL = 1, 2, 3, 4, 5
+_VALUE_MASK = _U64((1 << _VALUE_BITS) - 1)
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser, elementwise on uint64 (a bijection of [2⁶⁴])."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> _U64(30))) * _M1
-        x = (x ^ (x >> _U64(27))) * _M2
-        return x ^ (x >> _U64(31))
+    """splitmix64 finaliser, elementwise on uint64 (a bijection of [2⁶⁴]); a new array (in-place steps after
+    the first: allocation is a third of the cost at |A| = 1000). uint64 arrays wrap silently; callers with
+    0-d input wrap it in ``np.errstate(over="ignore")``."""
+    x = x ^ (x >> _U64(30))
+    x *= _M1
+    x ^= x >> _U64(27)
+    x *= _M2
+    x ^= x >> _U64(31)
+    return x
+
+
+_INDEX_KEYS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _index_keys(seed: int, salt: int, n: int) -> np.ndarray:
+    """``mix64(((seed << 8) + salt)·φ + i·M2)`` for i ∈ [n′ ≥ n): the per-function keys, computed once per
+    (seed, salt) and grown by doubling (a few hundred bytes per seed; the cache is emptied past 4096 entries)."""
+    keys = _INDEX_KEYS.get((seed, salt))
+    if keys is None or keys.size < n:
+        size = max(n, 2 * keys.size if keys is not None else 256)
+        with np.errstate(over="ignore"):
+            keys = _mix64(np.asarray((seed << 8) + salt, dtype=_U64) * _GOLDEN + np.arange(size, dtype=_U64) * _M2)
+        keys.flags.writeable = False
+        if len(_INDEX_KEYS) >= 4096:
+            _INDEX_KEYS.clear()
+        _INDEX_KEYS[(seed, salt)] = keys
+    return keys
 
 
 def _hash(elements: np.ndarray, seed: int, salt: int, index) -> np.ndarray:
-    """``h_{seed,salt,index}(a)`` for every element; ``index`` (int or array) broadcasts against ``elements``."""
-    with np.errstate(over="ignore"):
-        key = _mix64(np.asarray((seed << 8) + salt, dtype=_U64) * _GOLDEN + np.asarray(index, dtype=_U64) * _M2)
-        return _mix64(elements * _GOLDEN + key)
+    """``h_{seed,salt,index}(a)`` for every element; ``index`` (int or array of non-negative ints) broadcasts
+    against ``elements``."""
+    index = np.asarray(index, dtype=np.intp)
+    try:
+        key = _index_keys(seed, salt, 0)[index]
+    except IndexError:                                          # an index past the cached keys: grow them
+        key = _index_keys(seed, salt, int(index.max()) + 1)[index]
+    return _mix64(np.asarray(elements, dtype=_U64) * _GOLDEN + key)
 
 
 def _bin_of(h: np.ndarray, t: int) -> np.ndarray:
-    """Multiply-shift range reduction of the top 32 bits: uniform bin in [t]."""
-    return ((h >> _U64(32)) * _U64(t)) >> _U64(32)
+    """Multiply-shift range reduction of the top 32 bits: uniform bin in [t], as intp (an index)."""
+    bins = h >> _U64(32)
+    bins *= _U64(t)
+    bins >>= _U64(32)
+    return bins.view(np.intp)
 
 
 def _check_set(elements, name: str = "elements") -> np.ndarray:
+    """Validated elements as uint64. Duplicates are kept: every sketch here is a minimum over the elements'
+    hashes, which a repeated element cannot change (the cost of ``np.unique`` would exceed FSS's own)."""
     a = np.asarray(elements)
     if a.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array of set elements, got shape {a.shape}")
@@ -71,9 +105,9 @@ def _check_set(elements, name: str = "elements") -> np.ndarray:
     if a.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected non-negative integer elements, got dtype {a.dtype}; "
                         f"map items to integer ids first")
-    if a.dtype.kind == "i" and (a < 0).any():
+    if a.dtype.kind == "i" and a.min() < 0:
         raise ValueError(f"{name}: elements must be non-negative integers")
-    return np.unique(a).astype(_U64)
+    return a.astype(_U64, copy=False)
 
 
 def _check_t(t: int) -> int:
@@ -109,7 +143,7 @@ def oph_sketch(elements, t: int, seed: int = 0) -> np.ndarray:
     a, t = _check_set(elements), _check_t(t)
     out = np.full(t, EMPTY, dtype=_U64)
     values = _hash(a, seed, _SALT_VALUE, 0) >> _U64(1)     # < EMPTY, so a hit bin is never mistaken for empty
-    np.minimum.at(out, _bin_of(_hash(a, seed, _SALT_BIN, 0), t).astype(np.intp), values)
+    np.minimum.at(out, _bin_of(_hash(a, seed, _SALT_BIN, 0), t), values)
     return out
 
 
@@ -137,7 +171,7 @@ def densify_oph(sketch: np.ndarray, seed: int = 0, *, max_probes: int = 10_000) 
     for k in range(max_probes):
         if todo.size == 0:
             return s
-        src = _bin_of(_hash(todo, seed, _SALT_PROBE, k), t).astype(np.intp)
+        src = _bin_of(_hash(todo, seed, _SALT_PROBE, k), t)
         hit = full[src]
         s[todo[hit].astype(np.intp)] = s[src[hit]]
         todo = todo[~hit]
@@ -146,10 +180,14 @@ def densify_oph(sketch: np.ndarray, seed: int = 0, *, max_probes: int = 10_000) 
 
 # --- Fast Similarity Sketch -------------------------------------------------------------------------------
 
-def _fss_keys(a: np.ndarray, rounds: np.ndarray, seed: int) -> np.ndarray:
-    """Keys ``i·2⁴⁴ + h_i(a)`` (value i + h_i(a) in fixed point); ``a`` (n, 1) × ``rounds`` (r,) → (n, r)."""
-    value = _hash(a, seed, _SALT_VALUE, rounds) >> _U64(64 - _VALUE_BITS)
-    return (rounds.astype(_U64) << _U64(_VALUE_BITS)) | value
+def _fss_balls(a: np.ndarray, rounds: np.ndarray, t: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The balls of ``a`` (n, 1) in ``rounds`` (r,) from one hash each: their uniform bins in [t] (the top 32
+    bits) and keys ``i·2³² + h_i(a)`` (the low 32 bits), both (n, r)."""
+    h = _hash(a, seed, _SALT_BALL, rounds)
+    bins = _bin_of(h, t)
+    h &= _VALUE_MASK                                            # the key, in place
+    h |= rounds << _U64(_VALUE_BITS)
+    return bins, h
 
 
 def _fss_permutation_bins(a: np.ndarray, t: int, seed: int) -> np.ndarray:
@@ -171,12 +209,12 @@ def fast_similarity_sketch(elements, t: int, seed: int = 0, *, return_rounds: bo
     done = 0
     while done < t and (out == EMPTY).any():                   # phase 1: uniform bins, rounds [0, t)
         rounds = np.arange(done, min(t, done + batch), dtype=_U64)
-        bins = _bin_of(_hash(col, seed, _SALT_BIN, rounds), t).astype(np.intp)
-        np.minimum.at(out, bins.ravel(), _fss_keys(col, rounds, seed).ravel())
+        bins, keys = _fss_balls(col, rounds, t, seed)
+        np.minimum.at(out, bins.ravel(), keys.ravel())
         done += rounds.size
     if (out == EMPTY).any():                                   # phase 2: rounds [t, 2t), bin π_a(i − t)
         rounds = np.arange(t, 2 * t, dtype=_U64)
-        np.minimum.at(out, _fss_permutation_bins(col, t, seed).ravel(), _fss_keys(col, rounds, seed).ravel())
+        np.minimum.at(out, _fss_permutation_bins(col, t, seed).ravel(), _fss_balls(col, rounds, t, seed)[1].ravel())
         done = 2 * t
     return (out, done) if return_rounds else out
 
@@ -189,9 +227,9 @@ def fast_similarity_sketch_reference(elements, t: int, seed: int = 0) -> np.ndar
         col = np.array([[x]], dtype=_U64)
         perm = _fss_permutation_bins(col, t, seed)[0]
         for i in range(2 * t):
-            r = np.array([i], dtype=_U64)
-            j = int(_bin_of(_hash(col, seed, _SALT_BIN, r), t)[0, 0]) if i < t else int(perm[i - t])
-            out[j] = min(out[j], int(_fss_keys(col, r, seed)[0, 0]))
+            ball_bin, key = _fss_balls(col, np.array([i], dtype=_U64), t, seed)
+            j = int(ball_bin[0, 0]) if i < t else int(perm[i - t])
+            out[j] = min(out[j], int(key[0, 0]))
     return np.array(out, dtype=_U64)
 
 

@@ -25,6 +25,22 @@ def test_matches_reference_on_signed_irregular_shapes(index, block_size):
     assert got.shape == (7, 5) and err < 1e-12
 
 
+@pytest.mark.parametrize("index", INDICES)
+@pytest.mark.parametrize("block_size", [None, 2])
+def test_binary_gemm_path_matches_reference(index, block_size):
+    """0/1 inputs take the one-GEMM path; a non-binary y sends the pair back to the broadcast path."""
+    rng = np.random.default_rng(3)
+    x, y = (rng.random((9, 17)) < 0.3).astype(float), (rng.random((4, 17)) < 0.5).astype(float)
+    x[0], y[2] = 0.0, 1.0                     # an empty set, a full one
+    for other in (y, y * 2.0):                # binary, then multiset counts (broadcast path)
+        got = generalized_jaccard(x, other, index=index, block_size=block_size)
+        want = generalized_jaccard_reference(x, other, index=index)
+        assert np.abs(got - want).max() < 1e-12
+    got32 = generalized_jaccard(torch.tensor(x, dtype=torch.float32), index=index)
+    assert got32.dtype == torch.float32
+    assert np.abs(got32.double().numpy() - generalized_jaccard_reference(x, index=index)).max() < 1e-6
+
+
 def test_float32_torch_in_torch_out():
     x = torch.rand(6, 9, dtype=torch.float32)
     got = generalized_jaccard(x, index="coincidence")

@@ -46,6 +46,10 @@ def test_linear_cka_equals_rv_coefficient_and_feature_route():
     assert abs(m.linear_cka(x, y) - ref) < 1e-12
     assert abs(m.linear_cka_features(x, y) - ref) < 1e-12
     assert abs(m.cka(m.gram_linear(x), m.gram_linear(y)) - ref) < 1e-12
+    wide_x, wide_y = _x(6, 30, 7), _x(6, 40, 8)               # p1·p2 > n²: linear_cka takes the Gram route
+    wide_ref = rv_by_entries(wide_x, wide_y)
+    assert abs(m.linear_cka(wide_x, wide_y) - wide_ref) < 1e-12
+    assert abs(m.linear_cka_features(wide_x, wide_y) - wide_ref) < 1e-12
 
 
 def test_biased_linear_hsic_is_squared_cross_covariance():

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from simrepro.methods.text.grits import (CORRUPTIONS, KINDS, align_1d, alignment_scores, corrupt_table, exact_2dmss,
-                                    factored_2dmss, fscore, grits, iou_tensor, lcs_length, lcs_similarity,
+                                    factored_2dmss, fscore, grits, iou_tensor, lcs_length, lcs_length_reference,
+                                    lcs_similarity, lcs_tensor,
                                     random_table, reward_tensor)
 
 
@@ -44,6 +45,27 @@ def test_lcs_matches_reference():
         assert lcs_length(s, t) == _lcs_reference(s, t)
     assert lcs_similarity("", "") == 1.0 and lcs_similarity("abc", "") == 0.0
     assert lcs_similarity("abcd", "abed") == pytest.approx(2 * 3 / 8)
+    for n in (63, 64, 65, 200):                                  # the bit vector crosses machine words
+        s = "".join(rng.choice(list("ab c"), n))
+        t = "".join(rng.choice(list("abcd"), n + 7))
+        assert lcs_length(s, t) == lcs_length_reference(s, t) == _lcs_reference(s, t)
+
+
+@pytest.mark.parametrize("max_len", [8, 64, 65, 130])
+def test_lcs_tensor_matches_pairwise(max_len):
+    """The batched uint64 path (texts of the second grid ≤ 64 characters) and the per-pair path (longer) both
+    equal lcs_similarity cell pair by cell pair, with repeated, empty and equal texts."""
+    rng = np.random.default_rng(max_len)
+    words = ["", "a", "ab", "äb1", "".join(rng.choice(list("abc "), max_len))] + [
+        "".join(rng.choice(list("abcd1 "), int(rng.integers(0, max_len + 1)))) for _ in range(6)]
+    a = np.array(rng.choice(words, (3, 4)), dtype=object)
+    b = np.array(rng.choice(words, (5, 2)), dtype=object)
+    b[0, 0] = a[0, 0]
+    got = lcs_tensor(a, b)
+    want = np.array([[[[lcs_similarity(a[i, j], b[k, m]) for m in range(2)] for k in range(5)]
+                      for j in range(4)] for i in range(3)])
+    np.testing.assert_array_equal(got, want)
+    assert got[0, 0, 0, 0] == 1.0
 
 
 def test_iou_tensor_matches_loop_and_degenerate_boxes():

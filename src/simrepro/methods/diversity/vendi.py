@@ -16,10 +16,9 @@ Layers, from general to fast; each computes the same number where they overlap:
 - ``score(samples, k, q)``: any similarity, a callable ``k(a, b)`` (n(n+1)/2 Python calls) or a metric name
   of :func:`simrepro.kernels.pairwise_similarity` (``'cosine'``, ``'gaussian'``, ``'dot'``), vectorised;
 - ``score_K(K, q)``: a precomputed (n, n) matrix; O(n³);
-- ``score_X(X, q)``: linear kernel on the rows of X (n, d), K = X̂ X̂ᵀ with X̂ row-normalised (cosine);
-  O(n²d + n³);
-- ``score_dual(X, q)``: the same score from the (d, d) covariance X̂ᵀX̂ / n, which has the same non-zero
-  eigenvalues as K/n; O(nd² + d³): use it when d < n.
+- ``score_X(X, q)``: linear kernel on the rows of X (n, d), K = X̂ X̂ᵀ with X̂ row-normalised (cosine), from
+  the smaller of K and the (d, d) covariance X̂ᵀX̂ / n (same non-zero eigenvalues as K/n);
+- ``score_dual(X, q)``: the same score, always from the covariance; O(nd² + d³).
 
 The official package (``vendi_score.vendi``) has the same four layers; its ``score_X`` ignores its ``q``
 and always returns the q = 1 score, which the tests here guard against for every layer.
@@ -94,33 +93,41 @@ def _features(X, normalize: bool) -> torch.Tensor:
     return Xt
 
 
+def _linear_spectrum(Xt: torch.Tensor, dual: bool | None = None) -> np.ndarray:
+    """Non-zero spectrum of the linear kernel on the rows of Xt (n, d), from the cheaper side: the (d, d)
+    covariance X̂ᵀX̂ / n when d < n (O(nd² + d³)), else the (n, n) Gram matrix (O(n²d + n³)); both have the
+    same non-zero eigenvalues up to the factor n, which the normalisation of :func:`hill_number` removes."""
+    n, d = Xt.shape
+    if dual is None:
+        dual = d < n
+    if not dual:
+        return kernel_spectrum(pairwise_similarity(Xt, metric="dot"))
+    C = Xt.T @ Xt / n                                              # (d, d), trace 1
+    C = (C + C.T) / 2                                              # exact symmetry for the eigensolver
+    return kernel_spectrum(C, rtol=max(n, d) * float(torch.finfo(torch.float64).eps))
+
+
 def score_X(X, q: float | str = 1.0, *, normalize: bool = True) -> float:
     """VS_q of the linear kernel K = X̂ X̂ᵀ on the rows of X (n, d); X̂ = rows at unit norm (cosine kernel).
 
-    ``normalize=False`` requires unit-norm rows. O(n²d + n³): prefer :func:`score_dual` when d < n.
+    ``normalize=False`` requires unit-norm rows. Computed from the smaller of the (n, n) Gram matrix and the
+    (d, d) covariance: O(n·d·min(n, d) + min(n, d)³) (the official package's ``score_X`` takes the covariance).
     """
-    Xt = _features(X, normalize)
-    return score_K(pairwise_similarity(Xt, metric="dot"), q)
+    return hill_number(_linear_spectrum(_features(X, normalize)), q)
 
 
 def score_X_orders(X, qs: Sequence[float | str], *, normalize: bool = True) -> list[float]:
     """[VS_q of the cosine kernel on the rows of X for q in qs] from one eigendecomposition: equal to calling
     :func:`score_X` per order, at the cost of one."""
-    return score_K_orders(pairwise_similarity(_features(X, normalize), metric="dot"), qs)
+    spectrum = _linear_spectrum(_features(X, normalize))
+    return [hill_number(spectrum, q) for q in qs]
 
 
 def score_dual(X, q: float | str = 1.0, *, normalize: bool = True) -> float:
-    """VS_q of the linear kernel on the rows of X (n, d), computed from the (d, d) covariance C = X̂ᵀX̂ / n.
-
-    K/n = X̂X̂ᵀ/n and C share their non-zero eigenvalues (the SVD of X̂/√n), so this equals :func:`score_X`
-    at O(nd² + d³) instead of O(n²d + n³). Accumulated in float64.
-    """
-    Xt = _features(X, normalize)
-    n, d = Xt.shape
-    C = Xt.T @ Xt / n                                              # (d, d), trace 1
-    C = (C + C.T) / 2                                              # exact symmetry for the eigensolver
-    eps = float(torch.finfo(torch.float64).eps)
-    return hill_number(kernel_spectrum(C, rtol=max(n, d) * eps), q)
+    """VS_q of the linear kernel on the rows of X (n, d), always computed from the (d, d) covariance
+    C = X̂ᵀX̂ / n, which shares the non-zero eigenvalues of K/n (the SVD of X̂/√n): equal to :func:`score_X`,
+    O(nd² + d³). Accumulated in float64."""
+    return hill_number(_linear_spectrum(_features(X, normalize), dual=True), q)
 
 
 def score(samples, k: Callable | str, q: float | str = 1.0, *, normalize: bool = False,

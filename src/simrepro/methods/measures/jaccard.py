@@ -41,19 +41,35 @@ def _ratio(num: torch.Tensor, den: torch.Tensor, empty_value: torch.Tensor) -> t
     return torch.where(den > 0, num / safe, empty_value)
 
 
-def _indices_block(xb: torch.Tensor, y: torch.Tensor, mass_x: torch.Tensor, mass_y: torch.Tensor,
-                   index: str) -> torch.Tensor:
+def _sums_broadcast(xb: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(Σ min(|x|, |y|), Σ s·min(|x|, |y|) with s = sign(x)·sign(y), Σ max(|x|, |y|)), each (b, m), by a
+    (b, m, d) broadcast: any real vectors, O(b·m·d) memory."""
     ax, ay = xb.abs()[:, None, :], y.abs()[None, :, :]                    # (b, 1, d), (1, m, d)
     lo = torch.minimum(ax, ay)                                              # (b, m, d)
-    signed_lo = (torch.sign(xb)[:, None, :] * torch.sign(y)[None, :, :] * lo).sum(-1)   # Σ s·min
-    hi = torch.maximum(ax, ay).sum(-1)                                      # Σ max
+    signed_lo = (torch.sign(xb)[:, None, :] * torch.sign(y)[None, :, :] * lo).sum(-1)
+    return lo.sum(-1), signed_lo, torch.maximum(ax, ay).sum(-1)
+
+
+def _sums_binary(xb: torch.Tensor, y: torch.Tensor, mass_x: torch.Tensor, mass_y: torch.Tensor):
+    """The same three sums for 0/1 vectors, where min(x, y) = x·y: one GEMM, Σ min = x·y (exact: integer
+    counts), Σ max = |x| + |y| − x·y."""
+    lo = xb @ y.T
+    return lo, lo, mass_x[:, None] + mass_y[None, :] - lo
+
+
+def _indices(lo: torch.Tensor, signed_lo: torch.Tensor, hi: torch.Tensor, mass_x: torch.Tensor,
+             mass_y: torch.Tensor, index: str) -> torch.Tensor:
     both_empty = (mass_x[:, None] == 0) & (mass_y[None, :] == 0)
-    jac = _ratio(signed_lo, hi, both_empty.to(xb.dtype))
+    jac = _ratio(signed_lo, hi, both_empty.to(lo.dtype))
     if index == "jaccard":
         return jac
     smaller = torch.minimum(mass_x[:, None], mass_y[None, :])
-    inter = _ratio(lo.sum(-1), smaller, torch.ones_like(smaller))
+    inter = _ratio(lo, smaller, torch.ones_like(smaller))
     return inter if index == "interiority" else jac * inter
+
+
+def _is_binary(t: torch.Tensor) -> bool:
+    return bool(((t == 0) | (t == 1)).all())
 
 
 def generalized_jaccard(x, y=None, *, index: str = "jaccard", block_size: int | None = None):
@@ -61,8 +77,9 @@ def generalized_jaccard(x, y=None, *, index: str = "jaccard", block_size: int | 
     coincidence (definitions in the module docstring); ``y=None`` means ``y = x``.
 
     x: (n, d), y: (m, d), numpy or torch (float32/float64; integers promoted); returns the same kind.
-    Cost O(n·m·d) time and O(block_size·m·d) extra memory: ``block_size`` rows of ``x`` at a time (``None``
-    keeps the broadcast block near 64 MiB). Raises ValueError on NaN/inf, shape mismatch or an unknown index.
+    Cost O(n·m·d) time; 0/1 vectors (sets) take one GEMM per block, other vectors a (block_size, m, d)
+    broadcast: ``block_size`` rows of ``x`` at a time (``None`` keeps that block near 64 MiB).
+    Raises ValueError on NaN/inf, shape mismatch or an unknown index.
     """
     _check_index(index)
     xt = as_matrix(x, "x")
@@ -72,12 +89,15 @@ def generalized_jaccard(x, y=None, *, index: str = "jaccard", block_size: int | 
     n, m, d = xt.shape[0], yt.shape[0], xt.shape[1]
     if block_size is not None and block_size < 1:
         raise ValueError(f"block_size must be ≥ 1, got {block_size}")
-    block = block_size or max(1, (64 << 20) // max(1, m * d * xt.element_size()))
+    binary = _is_binary(xt) and (yt is xt or _is_binary(yt))
+    block = block_size or max(1, (64 << 20) // max(1, m * (1 if binary else d) * xt.element_size()))
     out = torch.empty((n, m), dtype=xt.dtype)
     mass_x, mass_y = xt.abs().sum(1), yt.abs().sum(1)
     for start in range(0, n, block):
         stop = start + block
-        out[start:stop] = _indices_block(xt[start:stop], yt, mass_x[start:stop], mass_y, index)
+        xb, mx = xt[start:stop], mass_x[start:stop]
+        sums = _sums_binary(xb, yt, mx, mass_y) if binary else _sums_broadcast(xb, yt)
+        out[start:stop] = _indices(*sums, mx, mass_y, index)
     return like_input(out, x)
 
 

@@ -315,16 +315,28 @@ def _linreg_pair(pair: _Pair) -> float:
 # --- public indices: validate, prepare, compute ------------------------------------------------------
 
 def linear_cka(x, y, *, debiased: bool = False) -> float:
-    """Linear CKA (n, p1) × (n, p2) → [0, 1]: ‖YᵀX‖²_F / (‖XᵀX‖_F ‖YᵀY‖_F) on centred columns."""
-    a, b = _prepare_pair(x, y)
-    return _cka_prepared(a, b, "linear", 1.0, debiased)
+    """Linear CKA (n, p1) × (n, p2) → [0, 1]: ‖YᵀX‖²_F / (‖XᵀX‖_F ‖YᵀY‖_F) on centred columns.
+
+    Computed in feature space, O(n·p1·p2), when p1·p2 ≤ n² and not ``debiased`` (:func:`linear_cka_features`);
+    otherwise from the n × n Gram matrices, O(n²·(p1 + p2)) (:func:`cka` of :func:`gram_linear`). The two
+    routes agree to round-off (tested)."""
+    x, y = _as_examples(x, "x"), _as_examples(y, "y")
+    _check_pair(x, y)
+    if not debiased and x.shape[1] * y.shape[1] <= x.shape[0] ** 2:
+        return _linear_cka_features(x, y)
+    return cka(gram_linear(x), gram_linear(y), debiased=debiased)
 
 
 def linear_cka_features(x, y) -> float:
     """Linear CKA computed in feature space, O(n·p1·p2) instead of O(n²·p): ‖YᵀX‖²_F/(‖XᵀX‖_F‖YᵀY‖_F).
-    The cheaper route when p1·p2 < n²; equal to :func:`linear_cka` (the Gram route) to round-off."""
+    The cheaper route when p1·p2 < n²; equal to the Gram route (``cka(gram_linear(x), gram_linear(y))``) to
+    round-off."""
     x, y = _as_examples(x, "x"), _as_examples(y, "y")
     _check_pair(x, y)
+    return _linear_cka_features(x, y)
+
+
+def _linear_cka_features(x: np.ndarray, y: np.ndarray) -> float:
     xc, yc = center_columns(x), center_columns(y)
     self_x, self_y = np.linalg.norm(xc.T @ xc), np.linalg.norm(yc.T @ yc)
     return _normalise(float(np.linalg.norm(yc.T @ xc) ** 2), self_x ** 2, self_y ** 2)

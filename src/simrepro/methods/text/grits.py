@@ -60,17 +60,35 @@ def iou_tensor(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
+def _char_masks(t: str) -> dict[str, int]:
+    """Bit j of mask[c] is set where t[j] == c."""
+    masks: dict[str, int] = {}
+    for j, ch in enumerate(t):
+        masks[ch] = masks.get(ch, 0) | (1 << j)
+    return masks
+
+
 def lcs_length(s: str, t: str) -> int:
-    """Length of the longest common subsequence, O(|s|·|t|) with one vectorised DP row per character of s."""
+    """Length of the longest common subsequence, bit-parallel (Allison & Dix 1986; Hyyrö 2004): a bit vector V
+    over t's positions, all ones at the start; for each character c of s, U = V & M[c], V = (V + U) | (V − U)
+    (mod 2^|t|); the LCS length is the number of zero bits of V. O(|s|·⌈|t|/w⌉) word operations."""
     if not s or not t:
         return 0
-    tt = np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32)
-    row = np.zeros(len(t) + 1, dtype=np.int64)
+    masks, full = _char_masks(t), (1 << len(t)) - 1
+    v = full
     for ch in s:
-        match = tt == ord(ch)
-        cand = np.maximum(row[1:], np.where(match, row[:-1] + 1, 0))
-        row = np.concatenate(([0], np.maximum.accumulate(cand)))
-    return int(row[-1])
+        u = v & masks.get(ch, 0)
+        v = ((v + u) | (v - u)) & full
+    return len(t) - v.bit_count()
+
+
+def lcs_length_reference(s: str, t: str) -> int:
+    """The textbook O(|s|·|t|) dynamic programme, one cell at a time."""
+    d = [[0] * (len(t) + 1) for _ in range(len(s) + 1)]
+    for i, a in enumerate(s, 1):
+        for j, b in enumerate(t, 1):
+            d[i][j] = d[i - 1][j - 1] + 1 if a == b else max(d[i - 1][j], d[i][j - 1])
+    return d[-1][-1]
 
 
 def lcs_similarity(s: str, t: str) -> float:
@@ -80,21 +98,52 @@ def lcs_similarity(s: str, t: str) -> float:
     return 2.0 * lcs_length(s, t) / (len(s) + len(t))
 
 
+def _lcs_lengths(texts_a: list[str], texts_b: list[str]) -> np.ndarray:
+    """LCS length of every pair (len(texts_a), len(texts_b)): the bit-parallel recurrence of :func:`lcs_length`
+    run on all pairs at once in uint64 lanes (strings of ``texts_b`` ≤ 64 characters), one step per character
+    position of ``texts_a``; O(max|a| · pairs) vector operations."""
+    alphabet = {ch: i for i, ch in enumerate(sorted({ch for t in texts_b for ch in t}))}
+    masks = np.zeros((len(texts_b), len(alphabet) + 1), dtype=np.uint64)     # last column: absent from texts_b
+    for k, t in enumerate(texts_b):
+        for ch, m in _char_masks(t).items():
+            masks[k, alphabet[ch]] = m
+    steps = max(map(len, texts_a))
+    chars = np.full((len(texts_a), steps), len(alphabet), dtype=np.intp)   # padding steps: mask 0, V unchanged
+    for i, s in enumerate(texts_a):
+        chars[i, :len(s)] = [alphabet.get(ch, len(alphabet)) for ch in s]
+    lengths_b = np.array([len(t) for t in texts_b], dtype=np.uint64)
+    full = np.where(lengths_b == 64, np.uint64(2 ** 64 - 1),
+                    (np.uint64(1) << np.minimum(lengths_b, np.uint64(63))) - np.uint64(1))
+    v = np.broadcast_to(full, (len(texts_a), len(texts_b))).copy()
+    for i in range(steps):
+        u = v & masks[:, chars[:, i]].T
+        v = ((v + u) | (v - u)) & full                                        # uint64 wraps: mod 2^64
+    return lengths_b.astype(np.int64) - np.bitwise_count(v).astype(np.int64)
+
+
 def lcs_tensor(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """LCS similarity of every cell text of grid a (Ra, Ca) with every one of grid b (Rb, Cb)."""
+    """LCS similarity of every cell text of grid a (Ra, Ca) with every one of grid b (Rb, Cb), computed once per
+    pair of distinct texts (all pairs at once where b's texts fit 64 bits, one pair at a time otherwise)."""
     a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
     for name, g in (("a", a), ("b", b)):
         if g.ndim != 2:
             raise ValueError(f"{name}: expected a (rows, cols) grid of strings, got shape {g.shape}")
-    cache: dict[tuple[str, str], float] = {}
-    out = np.empty(a.shape + b.shape)
-    for (i, j), s in np.ndenumerate(a):
-        for (k, m), t in np.ndenumerate(b):
-            key = (s, t)
-            if key not in cache:
-                cache[key] = lcs_similarity(str(s), str(t))
-            out[i, j, k, m] = cache[key]
-    return out
+    index_a: dict[str, int] = {}
+    index_b: dict[str, int] = {}
+    cells_a = np.array([index_a.setdefault(str(s), len(index_a)) for s in a.ravel()], dtype=np.intp)
+    cells_b = np.array([index_b.setdefault(str(t), len(index_b)) for t in b.ravel()], dtype=np.intp)
+    texts_a, texts_b = list(index_a), list(index_b)
+    if not texts_a or not texts_b:
+        return np.empty(a.shape + b.shape)
+    if max(map(len, texts_b)) <= 64:
+        lengths = _lcs_lengths(texts_a, texts_b)
+    else:
+        lengths = np.array([[lcs_length(s, t) for t in texts_b] for s in texts_a], dtype=np.int64).reshape(
+            len(texts_a), len(texts_b))
+    total = np.add.outer([len(s) for s in texts_a], [len(t) for t in texts_b])
+    sim = np.where(total > 0, 2.0 * lengths / np.maximum(total, 1), 1.0)
+    sim[np.equal.outer(np.array(texts_a, dtype=object), np.array(texts_b, dtype=object))] = 1.0
+    return sim[cells_a[:, None], cells_b[None, :]].reshape(a.shape + b.shape)
 
 
 def reward_tensor(true_grid, pred_grid, kind: str) -> np.ndarray:
