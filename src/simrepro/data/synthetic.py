@@ -183,3 +183,38 @@ def multivector_clouds(n_docs: int = 500, n_queries: int = 50, dim: int = 64, *,
         queries.append(unit(p[pick] + query_noise * rng.standard_normal((query_tokens, dim)) / np.sqrt(dim)))
     return MultiVectorClouds(documents=docs, queries=queries, source=source, doc_topics=doc_topics,
                              centres=centres)
+
+
+@dataclass
+class OODGaussian:
+    """Database ``X`` (n, D), out-of-distribution queries ``Q_ood`` and in-distribution queries ``Q_id`` (m, D),
+    all float32; ``rotation`` (D, D) orthogonal; ``var_x``/``var_q`` (D,) the per-axis variances before it."""
+
+    X: np.ndarray
+    Q_ood: np.ndarray
+    Q_id: np.ndarray
+    rotation: np.ndarray
+    var_x: np.ndarray
+    var_q: np.ndarray
+
+
+def ood_gaussian(n: int = 20000, n_queries: int = 2000, dim: int = 256, *, decay: float = 1.0,
+                 seed: int = 0) -> OODGaussian:
+    """X ~ N(0, R diag(λ) Rᵀ) with λᵢ = i^(−decay) (i = 1..D, a decaying spectrum), R a Haar-random rotation;
+    ID queries from the same law; OOD queries ~ N(0, R diag(λ reversed) Rᵀ): their variance sits in the
+    database's low-variance directions, so a database-only projection (PCA) keeps the directions the queries
+    barely use (the setting of LeanVec-OOD)."""
+    _check_positive_ints(n=n, n_queries=n_queries, dim=dim)
+    if not decay >= 0:
+        raise ValueError(f"decay must be ≥ 0, got {decay}")
+    rng = np.random.default_rng(seed)
+    R, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+    R = R * np.sign(np.diag(r))
+    lam = np.arange(1, dim + 1, dtype=np.float64) ** -decay
+    mu = lam[::-1].copy()
+
+    def draw(m, var):
+        return ((rng.standard_normal((m, dim)) * np.sqrt(var)) @ R.T).astype(np.float32)
+
+    return OODGaussian(X=draw(n, lam), Q_ood=draw(n_queries, mu), Q_id=draw(n_queries, lam), rotation=R,
+                       var_x=lam, var_q=mu)
