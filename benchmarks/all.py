@@ -8,7 +8,8 @@ call, the process's high-water mark reset first: :func:`benchmarks.common.peak_r
 ``ratio`` = peer time / our time (> 1: ours is faster). ``throughput`` is ours, in the case's unit.
 
 ``--size smoke|full`` picks the inputs; ``--runs N`` repeats the whole set in N fresh processes and reports
-each ratio's median and run-to-run range; ``--only SUBSTR`` keeps the cases whose name contains it.
+each ratio's median and run-to-run range; ``--only SUBSTR`` keeps the cases whose name contains it;
+``--markdown`` prints the last saved results as the README's table.
 Writes ``benchmarks/results/all.json`` (``all_smoke.json`` at the smoke size).
 """
 
@@ -499,14 +500,35 @@ def printable(rows: list[dict]) -> list[dict]:
              "memory ours / peer (MiB)": f"{r['ours_peak_mib']:.1f} / {r['peer_peak_mib']:.1f}"} for r in rows]
 
 
+def markdown(result: dict) -> str:
+    """The README's table from a saved ``all.json``: one row per case, ratio median and run-to-run range."""
+    lines = [f"| kernel vs peer (case) | peer version | ratio (median of {result['runs']} runs) | range | parity "
+             f"(error ≤ tolerance) | throughput (ours) | peak memory ours / peer |",
+             "|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        parity = f"{r['parity_error']:.1g} ≤ {r['parity_tol']:.1g}" + ("" if r["parity_ok"] else " **FAILED**")
+        lines.append(f"| {r['case']} — {r['peer']} | {r['peer_version']} | **{r['ratio']:.2f}×** | "
+                     f"{r['ratio_min']:.2f}–{r['ratio_max']:.2f} | {parity} | {r['throughput']:.3g} {r['unit']} | "
+                     f"{r['ours_peak_mib']:.1f} / {r['peer_peak_mib']:.1f} MiB |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=SIZES, default="full")
     parser.add_argument("--runs", type=int, default=1, help="fresh processes; the table shows each ratio's range")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved timed repeats per case and run")
     parser.add_argument("--only", default=None, help="keep only the cases whose name contains this")
+    parser.add_argument("--markdown", action="store_true", help="print the saved results as the README's table")
     parser.add_argument("--one-run-json", default=None, help=argparse.SUPPRESS)    # internal: a child run's output
     args = parser.parse_args(argv)
+    if args.markdown:
+        saved = RESULTS / ("all.json" if args.size == "full" else f"all_{args.size}.json")
+        if not saved.exists():
+            print(f"{saved} does not exist: run `python -m benchmarks all --size {args.size}` first", file=sys.stderr)
+            return 2
+        print(markdown(json.loads(saved.read_text())))
+        return 0
     if args.one_run_json:
         result = run_all(args.size, args.repeats, args.only)
         with open(args.one_run_json, "w") as f:

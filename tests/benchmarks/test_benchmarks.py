@@ -77,3 +77,22 @@ def test_compare_ivfpq_takes_the_faiss_seed_and_can_skip_timing():
     assert all(np.isnan(r["qps"]) for run in runs for r in run["rows"])
     assert [(r["index"], r["nprobe"]) for r in runs[0]["rows"]] == [("ours", 8), ("faiss", 8)]
     assert all(0.0 < r["recall@1"] <= 1.0 and 0.0 < r["recall@5"] <= 1.0 for run in runs for r in run["rows"])
+
+
+def test_all_runs_a_case_checks_parity_and_measures_memory():
+    from benchmarks.all import Case, all_cases, markdown, run_case, summarise
+    from benchmarks.common import peak_rss_bytes
+
+    names = [c.name for c in all_cases()]
+    assert len(names) == len(set(names)) and any(n.startswith("ssim") for n in names)
+    case = next(c for c in all_cases() if c.name == "grits top")
+    row = run_case(case, "smoke", repeats=1)
+    assert row["parity_ok"] and row["ratio"] > 0 and row["peer_version"] != "—"
+    # a wrong result is reported as a parity failure, never timed as a success
+    wrong = Case(**{**case.__dict__, "name": "grits top, broken", "ours": lambda i: case.ours(i) + 0.1})
+    assert not run_case(wrong, "smoke", repeats=1)["parity_ok"]
+    table = summarise([{"rows": [row]}, {"rows": [{**row, "ratio": 2 * row["ratio"]}]}])
+    assert table[0]["ratio_max"] == 2 * table[0]["ratio_min"]
+    assert "grits top" in markdown({"runs": 2, "rows": table})
+    held = peak_rss_bytes(lambda: np.ones(64 << 20, dtype=np.uint8))        # 64 MiB touched
+    assert np.isnan(held) or 60 << 20 < held < 200 << 20
