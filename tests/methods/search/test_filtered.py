@@ -170,3 +170,14 @@ def test_zero_vectors_and_ties():
     _, I, _ = index.search(q, 5, 2, SCHEMA.compile({0: [1]}))
     assert fl.filtered_recall(gt, x, q, I, allowed, None) == 1.0
     assert (I < 20).all() and (I % 2 == 0).all()
+
+
+def test_faiss_postfilter_only_allowed_and_exact_with_all_candidates():
+    x, q, attrs = _data(seed=10)
+    allowed = [fl.matches_reference(attrs, PRED)]
+    gt = fl.filtered_ground_truth(x, allowed, q, None, 10)
+    fi = fl.faiss_ivf_flat(x, 8)
+    D, I = fl.faiss_postfilter_search(fi, q, 10, 8, len(x), allowed)
+    assert fl.filtered_recall(gt, x, q, I, allowed, None) == 1.0
+    D, I = fl.faiss_postfilter_search(fi, q, 10, 2, 20, allowed)
+    assert allowed[0][I[I >= 0]].all() and fl.filtered_recall(gt, x, q, I, allowed, None) < 1.0

@@ -506,3 +506,23 @@ def qps_at_target(rows: list[dict], method: str, target: float) -> float:
     """Largest queries/s of ``method``'s rows with recall ≥ target; 0.0 when no setting reaches it."""
     v = ae.qps_at_recall([r for r in rows if r["method"] == method], target)
     return 0.0 if np.isnan(v) else float(v)
+
+
+def faiss_postfilter_search(index, queries, k: int, nprobe: int, k_post: int, allowed: list[np.ndarray],
+                            qpred=None, threads: int = 1):
+    """faiss unfiltered search for ``k_post`` candidates, then each query's filter, first k kept (post-filter)."""
+    import faiss
+    faiss.omp_set_num_threads(threads)
+    q = ae._as_f32(queries, "queries")
+    qpred = _groups(qpred, q.shape[0], len(allowed))
+    if k_post < k:
+        raise ValueError(f"k_post must be ≥ k={k}, got {k_post}")
+    D, I = index.search(q, int(k_post), params=faiss.SearchParametersIVF(nprobe=int(nprobe)))
+    ok = I >= 0
+    for p in np.unique(qpred):
+        rows = qpred == p
+        ok[rows] &= np.asarray(allowed[p], dtype=bool)[np.maximum(I[rows], 0)]
+    order = np.argsort(~ok, axis=1, kind="stable")[:, :k]
+    Ik, okk = np.take_along_axis(I, order, 1), np.take_along_axis(ok, order, 1)
+    worst = np.inf if index.metric_type == faiss.METRIC_L2 else -np.inf
+    return np.where(okk, np.take_along_axis(D, order, 1), worst).astype(np.float32), np.where(okk, Ik, -1)
