@@ -399,7 +399,8 @@ def hybrid_search_reference(x, attrs, centroids, queries, k: int, nprobe: int, p
     distances, a stable sort, the first k. ``I`` (nq, k) with −1 fill, ``D`` float64."""
     x = np.asarray(x, dtype=np.float64); C = np.asarray(centroids, dtype=np.float64)
     q = np.asarray(queries, dtype=np.float64)
-    cell = np.argmin(np.stack([((x - c) ** 2).sum(1) for c in C], axis=1), axis=1)   # (n, nlist), first min
+    # nearest centroid of every row, float64: ‖x‖² − 2x·c + ‖c‖² (n, nlist); first minimum on ties
+    cell = np.argmin((x * x).sum(1)[:, None] - 2 * x @ C.T + (C * C).sum(1)[None, :], axis=1)
     allowed = matches_reference(attrs, predicate)
     fill = np.inf if metric == "l2" else -np.inf
     D = np.full((q.shape[0], k), fill); I = np.full((q.shape[0], k), -1, dtype=np.int64)
