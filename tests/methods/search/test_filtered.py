@@ -181,3 +181,22 @@ def test_faiss_postfilter_only_allowed_and_exact_with_all_candidates():
     assert fl.filtered_recall(gt, x, q, I, allowed, None) == 1.0
     D, I = fl.faiss_postfilter_search(fi, q, 10, 2, 20, allowed)
     assert allowed[0][I[I >= 0]].all() and fl.filtered_recall(gt, x, q, I, allowed, None) < 1.0
+
+
+def test_sweep_rows_and_qps_at_target():
+    x, q, attrs = _data(seed=11)
+    index = _index(x, attrs)
+    bits = SCHEMA.encode(attrs)
+    masks, allowed = [SCHEMA.compile(PRED)], [fl.matches_reference(attrs, PRED)]
+    gt = fl.filtered_ground_truth(x, allowed, q, None, 10)
+    fi = fl.faiss_ivf_flat(x, index.nlist, centroids=index.centroids)
+    rows = fl.sweep(index, x, bits, q, gt, masks, allowed, None, 10, [1, 17], selectivity=allowed[0].mean(),
+                    faiss_index=fi, label="t")
+    methods = [r["method"] for r in rows]
+    assert methods.count("ours-hybrid") == 2 and methods.count("faiss-IDSelector") == 2 and methods[-1] == "pre-filter"
+    full = {r["method"]: r["recall"] for r in rows if r["nprobe"] in (17, None)}
+    assert full["ours-hybrid"] == full["faiss-IDSelector"] == full["pre-filter"] == 1.0
+    one = [r for r in rows if r["nprobe"] == 1 and r["method"] == "ours-hybrid"][0]
+    assert one["recall"] < 1.0 and one["vectors_read"] < x.shape[0] and one["qps"] > 0
+    assert fl.qps_at_target(rows, "ours-hybrid", 1.0) > 0
+    assert fl.qps_at_target(rows, "ours-hybrid", 1.01) == 0.0                    # unreachable → 0, not NaN
