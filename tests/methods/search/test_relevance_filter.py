@@ -54,6 +54,9 @@ def test_platt_is_monotone_so_same_curve_as_raw():
     pl = rf.platt_scores(cos[:20], y[:20], cos[20:])
     a, b = rf.pr_sweep(cos[20:], y[20:], y[20:].sum()), rf.pr_sweep(pl, y[20:], y[20:].sum())
     assert np.allclose(a[1], b[1]) and np.allclose(a[2], b[2])
+    iso = rf.isotonic_scores(cos[:20], y[:20], cos[20:])
+    order = np.argsort(cos[20:].ravel())
+    assert (np.diff(iso.ravel()[order]) >= 0).all() and np.unique(iso).size < np.unique(cos[20:]).size
 
 
 def _toy(n_q, n, rng):
