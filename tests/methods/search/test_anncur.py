@@ -152,3 +152,14 @@ def test_split_queries_partition():
 def test_tfidf_scores_rank_word_overlap_first():
     S = ac.tfidf_scores(["red apple"], ["green pear", "red apple pie", "red car", "apple"])
     assert S.shape == (1, 4) and S[0, 0] == 0.0 and S[0, 1] == S[0].max() and S[0, 2] > 0
+
+
+def test_kth_best_and_precomputed_threshold_agree():
+    rng = np.random.default_rng(8)
+    E = np.round(rng.standard_normal((7, 31)), 1)
+    cand = np.stack([rng.choice(31, 9, replace=False) for _ in range(7)])
+    for k in (1, 5, 31):
+        assert np.array_equal(ac.kth_best(E, k), np.sort(E, axis=1)[:, -k])
+        assert np.array_equal(ac.topk_recall(cand, E, k), ac.topk_recall(cand, E, k, kth=ac.kth_best(E, k)))
+    with pytest.raises(ValueError, match="k must be"):
+        ac.kth_best(E, 32)

@@ -32,7 +32,7 @@ import numpy as np
 from simrepro.kernels.topk import topk_search
 
 __all__ = ["sample_anchors", "pseudo_inverse", "CURIndex", "build_cur_index", "cur_scores", "cur_scores_reference",
-           "anncur_candidates", "rerank_candidates", "topk_recall", "budget_split", "split_queries", "budget_sweep",
+           "anncur_candidates", "rerank_candidates", "topk_recall", "kth_best", "budget_split", "split_queries", "budget_sweep",
            "cur_relative_error", "tfidf_scores", "wordnet_maxsim_task"]
 
 
@@ -160,10 +160,18 @@ def rerank_candidates(query_emb, item_emb, budget: int) -> np.ndarray:
     return I.astype(np.int64)
 
 
-def topk_recall(candidates, exact, k: int) -> np.ndarray:
+def kth_best(exact, k: int) -> np.ndarray:
+    """(n_t,) the k-th best exact score of each row (the tie-aware recall threshold)."""
+    sc = _matrix(exact, "exact")
+    if not 1 <= k <= sc.shape[1]:
+        raise ValueError(f"k must be in [1, n = {sc.shape[1]}], got {k}")
+    return -np.partition(-sc, k - 1, axis=1)[:, k - 1] if sc.shape[0] else np.zeros(0)
+
+
+def topk_recall(candidates, exact, k: int, *, kth=None) -> np.ndarray:
     """(n_t,) Top-k recall after an exact re-rank of each query's candidate set: the share of the exact top-k
     (by ``exact`` (n_t, n)) among the candidates, tie-aware (a candidate counts when its exact score is ≥ the
-    k-th best, at most k per query)."""
+    k-th best, at most k per query). ``kth``: :func:`kth_best` of ``exact`` if already computed."""
     cand = np.asarray(candidates, np.int64)
     sc = _matrix(exact, "exact")
     if cand.ndim != 2 or cand.shape[0] != sc.shape[0]:
@@ -172,7 +180,7 @@ def topk_recall(candidates, exact, k: int) -> np.ndarray:
         raise ValueError(f"k must be in [1, n = {sc.shape[1]}], got {k}")
     if cand.shape[0] == 0:
         return np.zeros(0)
-    kth = -np.partition(-sc, k - 1, axis=1)[:, k - 1]
+    kth = kth_best(sc, k) if kth is None else np.asarray(kth, np.float64)
     hit = np.take_along_axis(sc, cand, axis=1) >= kth[:, None]
     return np.minimum(hit.sum(axis=1), k) / k
 
@@ -198,6 +206,8 @@ def budget_sweep(M, baselines: dict, *, n_anchor: int, n_val: int, budgets, ks, 
     M = _matrix(M, "M")
     qa, qv, qt = split_queries(M.shape[0], n_anchor, n_val, rng)
     R = M[qa]
+    exact = {"val": M[qv], "test": M[qt]}
+    kth = {(name, k): kth_best(E, k) for name, E in exact.items() for k in ks}
     rows = []
     for B in budgets:
         per_f = []
@@ -207,7 +217,7 @@ def budget_sweep(M, baselines: dict, *, n_anchor: int, n_val: int, budgets, ks, 
             out = {"fraction": f, "k_i": k_i}
             for name, q in (("val", qv), ("test", qt)):
                 cand = anncur_candidates(cur_scores(M[np.ix_(q, idx.anchor_items)], idx), idx.anchor_items, B)
-                out[name] = {k: float(topk_recall(cand, M[q], k).mean()) for k in ks}
+                out[name] = {k: float(topk_recall(cand, exact[name], k, kth=kth[name, k]).mean()) for k in ks}
                 out["calls"] = int(cand.shape[1]) if np.all([np.unique(c).size == B for c in cand]) else -1
             per_f.append(out)
         base = {name: _topk_rows(_matrix(S, name)[qt], B) for name, S in baselines.items()}
@@ -217,7 +227,8 @@ def budget_sweep(M, baselines: dict, *, n_anchor: int, n_val: int, budgets, ks, 
                          "recall_val": best["val"][k], "recall_test": best["test"][k], "calls": best["calls"]})
             for name, cand in base.items():
                 rows.append({"budget": B, "k": k, "method": name, "fraction": np.nan, "k_i": 0,
-                             "recall_val": np.nan, "recall_test": float(topk_recall(cand, M[qt], k).mean()),
+                             "recall_val": np.nan,
+                             "recall_test": float(topk_recall(cand, exact["test"], k, kth=kth["test", k]).mean()),
                              "calls": int(cand.shape[1])})
     return rows
 
