@@ -7,8 +7,9 @@ export DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OF
 PYTHON=${PYTHON:-python3.11}
 
 # 1. Debian packages: required, those that ship datasets (Fashion-MNIST, the ann-benchmarks base set; WordNet
-#    3.0); optional, Chromium and its driver for the scoreboard's browser test (skipped, with the reason, without)
-DEBIAN_DATA="dataset-fashion-mnist:/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz wordnet-base:/usr/share/wordnet/data.noun"
+#    3.0) and a C++ compiler (hnswlib, a wave-2 peer, is published as source only and builds at install);
+#    optional, Chromium and its driver for the scoreboard's browser test (skipped, with the reason, without)
+DEBIAN_DATA="dataset-fashion-mnist:/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz wordnet-base:/usr/share/wordnet/data.noun g++:/usr/bin/g++"
 DEBIAN_BROWSER="chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver"
 missing=""; optional=""
 for entry in $DEBIAN_DATA; do [ -e "${entry#*:}" ] || missing="$missing ${entry%%:*}"; done
@@ -21,7 +22,7 @@ if [ -n "$missing$optional" ]; then
     [ -z "$optional" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $optional >/dev/null \
       || echo "setup: could not install$optional; the browser test of the scoreboard will be skipped" >&2
   elif [ -n "$missing" ]; then
-    echo "setup: missing Debian data packages; install them with: sudo apt-get install$missing" >&2
+    echo "setup: missing Debian packages; install them with: sudo apt-get install$missing" >&2
     exit 1
   else
     echo "setup: no Chromium; the scoreboard's browser test will be skipped (sudo apt-get install$optional)" >&2

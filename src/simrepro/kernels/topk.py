@@ -48,8 +48,9 @@ from simrepro.kernels.pairwise import normalize_rows, pairwise_similarity
 
 TOPK_METRICS = ("dot", "cosine", "l2")
 DEVICES = ("auto", "cpu", "cuda")
-_BLOCK_BYTES = 64 << 20          # default query_block × database_block buffer: 64 MiB
-_DATABASE_BLOCK = 16384          # default database rows per block
+_SCAN_BLOCKS = (4096, 1024)      # default (query, database) rows per block of the scan: a 16 MiB float32 score
+                                 # block; measured 0.84× faiss against 0.64× for (1024, 16384) on 2 idle cores
+_DATABASE_BLOCK = 16384          # default database rows per block of the screened path
 _SCREEN_QUERY_BLOCK = 1024       # default query rows per block of the screened path (bf16 buffer: 32 MiB)
 _SCREEN_MIN_FLOP = 2 ** 30       # screen by default from about this many multiply-adds (nq·nb·d)
 _SELECT_THREADS = 1              # CPU threads of the select (the GEMM keeps torch's setting): limit_cpu_threads
@@ -157,11 +158,10 @@ def chunked_topk(scores: torch.Tensor, k: int, chunk: int = CHUNK) -> tuple[torc
     return running_topk_update(scores, best, torch.full_like(best, -1, dtype=torch.int64), 0, chunk)
 
 
-def _parse_blocks(block_size, nb: int, itemsize: int) -> tuple[int, int]:
+def _parse_blocks(block_size) -> tuple[int, int]:
     if block_size is None:
-        db = min(_DATABASE_BLOCK, max(1, nb))
-        return max(1, _BLOCK_BYTES // (db * itemsize)), db
-    qb, db = (block_size, _DATABASE_BLOCK) if isinstance(block_size, (int, np.integer)) else block_size
+        return _SCAN_BLOCKS
+    qb, db = (block_size, _SCAN_BLOCKS[1]) if isinstance(block_size, (int, np.integer)) else block_size
     if int(qb) < 1 or int(db) < 1:
         raise ValueError(f"block_size must be ≥ 1 (query rows, or (query rows, database rows)), got {block_size}")
     return int(qb), int(db)
@@ -225,7 +225,8 @@ def topk_search(queries, database, k: int, metric: str = "dot", *, block_size=No
 
     ``queries`` (nq, d), ``database`` (nb, d): numpy or torch, float32/float64 (integers → float64). numpy in →
     numpy out. ``block_size``: query rows per block, or ``(query_rows, database_rows)``; larger blocks make
-    the GEMM more efficient and cost O(query_rows·database_rows) memory (default ≈ 64 MiB). ``device``: 'auto'
+    the GEMM more efficient and cost O(query_rows·database_rows) memory (default (4096, 1024): 16 MiB in float32, the
+    score block stays in cache for the select). ``device``: 'auto'
     uses CUDA (Triton kernel for float32) when available, else the CPU path. ``screen``: on CPU, certified
     bfloat16 screening with exact rescoring (True), the plain float32/float64 scan (False), or None: screen
     float32 searches of ≥ 2³⁰ multiply-adds on CPUs with native bfloat16. Screening needs nb ≥ 32·k (else
@@ -261,7 +262,7 @@ def search_validated(q: torch.Tensor, y: torch.Tensor, k: int, metric: str, *, b
 
 def _scan_search(q: torch.Tensor, y: torch.Tensor, k: int, metric: str, block_size) -> tuple[torch.Tensor, torch.Tensor]:
     """The blocked GEMM + k-select path, D and I in the metric's units."""
-    qb, db = _parse_blocks(block_size, y.shape[0], q.element_size())
+    qb, db = _parse_blocks(block_size)
     return _scores_to_distances(*_blocked_topk_scores(q, y, k, metric, qb, db), q, metric, k)
 
 
@@ -279,7 +280,7 @@ def _screened_search(q: torch.Tensor, y: torch.Tensor, k: int, metric: str, bloc
     if block_size is None:
         qb, db = _SCREEN_QUERY_BLOCK, _DATABASE_BLOCK
     else:
-        qb, db = _parse_blocks(block_size, y.shape[0], q.element_size())
+        qb, db = _parse_blocks(block_size)
     database = ScreenedDatabase(y, metric, -(-min(db, y.shape[0]) // CHUNK) * CHUNK, CHUNK)
     D, I = _empty_result(q.shape[0], k, metric, q.dtype, q.device)
     for qs in range(0, q.shape[0], qb):
