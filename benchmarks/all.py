@@ -16,6 +16,7 @@ Writes ``benchmarks/results/all.json`` (``all_smoke.json`` at the smoke size).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -36,7 +37,7 @@ SIZES = ("smoke", "full")
 @dataclass
 class Case:
     """One comparison: ``setup(size)`` → inputs; ``ours(inputs)`` and ``peer(inputs)`` → results;
-    ``parity(ours_result, peer_result)`` → (error, tolerance, what the error measures); ``work(inputs)`` →
+    ``parity(ours_result, peer_result, inputs)`` → (error, tolerance, what the error measures); ``work(inputs)`` →
     (amount, unit) done per call, for the throughput column."""
     name: str
     kernel: str
@@ -45,7 +46,7 @@ class Case:
     setup: Callable[[str], dict]
     ours: Callable[[dict], object]
     peer: Callable[[dict], object]
-    parity: Callable[[object, object], tuple[float, float, str]]
+    parity: Callable[[object, object, dict], tuple[float, float, str]]
     work: Callable[[dict], tuple[float, str]]
     note: str = ""
 
@@ -55,7 +56,7 @@ def _max_abs(a, b) -> float:
 
 
 def _abs_parity(tol: float, what: str = "max |ours − peer|"):
-    return lambda a, b: (_max_abs(a, b), tol, what)
+    return lambda a, b, inputs: (_max_abs(a, b), tol, what)
 
 
 # --------------------------------------------------------------------------------------------------- SSIM
@@ -139,17 +140,17 @@ def _sketch_cases() -> list[Case]:
              peer_name="datasketch.MinHash(num_perm=128).update_batch", peer_package="datasketch",
              ours=lambda i: (fast_similarity_sketch(i["a"], t, 1), estimates(i, ours_fss)),
              peer=lambda i: (datasketch_sketch(i), np.array([datasketch_j(i, s) for s in i["seeds"]])),
-             parity=lambda o, p: unbiased(o[1], p[1]), **common),
+             parity=lambda o, p, i: unbiased(o[1], p[1]), **common),
         Case(name="fast similarity sketch vs our t×MinHash", kernel="simrepro.kernels.sketch.fast_similarity_sketch",
              peer_name="simrepro.kernels.sketch.minhash_sketch (t×MinHash)", peer_package=None,
              ours=lambda i: (fast_similarity_sketch(i["a"], t, 1), estimates(i, ours_fss)),
              peer=lambda i: (minhash_sketch(i["a"], t, 1), estimates(i, ours_minhash)),
-             parity=lambda o, p: unbiased(o[1], p[1]), **common),
+             parity=lambda o, p, i: unbiased(o[1], p[1]), **common),
         Case(name="t×MinHash t=128 |A|=1000", kernel="simrepro.kernels.sketch.minhash_sketch",
              peer_name="datasketch.MinHash(num_perm=128).update_batch", peer_package="datasketch",
              ours=lambda i: (minhash_sketch(i["a"], t, 1), estimates(i, ours_minhash)),
              peer=lambda i: (datasketch_sketch(i), np.array([datasketch_j(i, s) for s in i["seeds"]])),
-             parity=lambda o, p: unbiased(o[1], p[1]), **common),
+             parity=lambda o, p, i: unbiased(o[1], p[1]), **common),
     ]
 
 
@@ -195,19 +196,18 @@ def _grits_cases() -> list[Case]:
 def _topk_cases() -> list[Case]:
     import faiss
 
-    from benchmarks.topk import fashion_case, synthetic_case
+    from benchmarks.topk import SIZES, fashion_case, synthetic_case
     from simrepro.kernels.topk import topk_search
     from simrepro.metrics import knn_matches
 
     k = 10
-    shapes = {"smoke": {"synthetic": (20_000, 128, 500), "fashion": (10_000, 500)},
-              "full": {"synthetic": (200_000, 128, 2_000), "fashion": (60_000, 2_000)}}
 
+    @functools.lru_cache(maxsize=1)                 # the default path and the scan of a case share one index
     def setup(case, metric, size):
         if case == "fashion-mnist":
-            xb, xq = fashion_case(*shapes[size]["fashion"])
+            xb, xq = fashion_case(*SIZES[size]["fashion"])
         else:
-            xb, xq = synthetic_case(*shapes[size]["synthetic"])
+            xb, xq = synthetic_case(*SIZES[size]["synthetic"])
             if case == "synthetic, exact duplicates":           # every database row appears twice: all ties
                 xb = np.concatenate([xb[: xb.shape[0] // 2]] * 2)
         index = faiss.IndexFlatL2(xb.shape[1]) if metric == "l2" else faiss.IndexFlatIP(xb.shape[1])
@@ -225,23 +225,12 @@ def _topk_cases() -> list[Case]:
     for case, metric in (("synthetic", "dot"), ("synthetic", "l2"), ("fashion-mnist", "l2"),
                          ("synthetic, exact duplicates", "dot")):
         for label, screen in (("default path", None), ("float32 scan", False)):
-            state: dict = {}
-
-            def make_setup(case=case, metric=metric, state=state):
-                def setup_once(size):                                   # both paths share one faiss index
-                    if state.get("size") != size:
-                        state.clear()
-                        state.update(size=size, inputs=setup(case, metric, size))
-                    return state["inputs"]
-                return setup_once
-
             cases.append(Case(
                 name=f"top-k {label}: {case}, {metric}", kernel=f"simrepro.kernels.topk_search ({label})",
                 peer_name=f"faiss.IndexFlat{'L2' if metric == 'l2' else 'IP'}.search", peer_package="faiss-cpu",
-                setup=make_setup(),
+                setup=functools.partial(setup, case, metric),
                 ours=lambda i, screen=screen: topk_search(i["xq"], i["xb"], k, i["metric"], device="cpu", screen=screen),
-                peer=lambda i: i["index"].search(i["xq"], k),
-                parity=lambda o, p, state=state: agreement(o, p, state["inputs"]),
+                peer=lambda i: i["index"].search(i["xq"], k), parity=agreement,
                 work=lambda i: (2.0 * i["xq"].shape[0] * i["xb"].shape[0] * i["xb"].shape[1] / 1e9, "GFLOP/s"),
                 note="ours includes preparing the database on every call; faiss's add is not timed"))
     return cases
@@ -277,17 +266,10 @@ def _ivfpq_cases() -> list[Case]:
         ours, theirs = knn_recall(inputs["truth"], o[1], 10), knn_recall(inputs["truth"], p[1], 10)
         return abs(float(ours) - float(theirs)), 0.02, f"|Δ recall@10| (ours {float(ours):.3f}, faiss {float(theirs):.3f})"
 
-    state: dict = {}
-
-    def setup_once(size):
-        state["inputs"] = setup(size)
-        return state["inputs"]
-
     return [Case(name="IVF-PQ search, nprobe 8", kernel="simrepro.kernels.quantize.IVFPQIndex.search",
-                 peer_name="faiss.IndexIVFPQ.search", peer_package="faiss-cpu", setup=setup_once,
+                 peer_name="faiss.IndexIVFPQ.search", peer_package="faiss-cpu", setup=setup,
                  ours=lambda i: i["ours"].search(i["xq"], 10, nprobe=8),
-                 peer=lambda i: i["theirs"].search(i["xq"], 10),
-                 parity=lambda o, p: recall_gap(o, p, state["inputs"]),
+                 peer=lambda i: i["theirs"].search(i["xq"], 10), parity=recall_gap,
                  work=lambda i: (i["xq"].shape[0], "queries/s"),
                  note="trained separately (k-means seeds differ): parity is recall@10 within 0.02")]
 
@@ -415,7 +397,7 @@ def _other_cases() -> list[Case]:
              peer_name="greedy rule by fresh slogdets (no maintained package implements Chen et al.)",
              peer_package=None, setup=dpp_setup, ours=lambda i: greedy_map_dpp(i["L"], i["k"]),
              peer=lambda i: greedy_map_dpp_reference(i["L"], i["k"]),
-             parity=lambda o, p: (float(not np.array_equal(o, p)), 0.0, "selections differ (0/1)"),
+             parity=lambda o, p, i: (float(not np.array_equal(o, p)), 0.0, "selections differ (0/1)"),
              work=lambda i: (i["k"], "items selected/s")),
         Case(name="InfoNCE forward + backward", kernel="simrepro.kernels.tiled_info_nce",
              peer_name="the naive loss: cross_entropy(q kᵀ/τ) with torch autograd", peer_package="torch",
@@ -449,7 +431,7 @@ def _timed_block(fn: Callable[[], object], min_seconds: float = 0.02) -> Callabl
 def run_case(case: Case, size: str, repeats: int) -> dict:
     inputs = case.setup(size)
     ours_out, peer_out = case.ours(inputs), case.peer(inputs)
-    error, tol, what = case.parity(ours_out, peer_out)
+    error, tol, what = case.parity(ours_out, peer_out, inputs)
     ours_block, peer_block = _timed_block(lambda: case.ours(inputs)), _timed_block(lambda: case.peer(inputs))
     t = interleaved_medians({"ours": ours_block, "peer": peer_block}, repeats=repeats)
     t_ours, t_peer = t["ours"] / ours_block.number, t["peer"] / peer_block.number
