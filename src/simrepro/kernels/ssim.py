@@ -132,8 +132,8 @@ CHUNK_BYTES = 8 << 20   # images per pass so their padded moments stay in cache 
 
 def _ssim_core(x, y, data_range: float, window: str, sigma: float, win_size: int | None, k1: float, k2: float,
                sample_covariance: bool, components: bool, compute_dtype: torch.dtype | None):
-    """Validates, then yields the maps of successive chunks of the N·C images, each map
-    (chunk, H − win_size + 1, W − win_size + 1); returns through ``shape`` the input's (N, C)."""
+    """Validates, computes the maps chunk by chunk of the N·C images (:func:`_ssim_chunk`) and returns them
+    concatenated, each (N·C, H − win_size + 1, W − win_size + 1), with the input's (N, C)."""
     xt, yt = _as_images(x, "x"), _as_images(y, "y")
     win_size = win_size or (_gaussian_win_size(sigma) if window == "gaussian" else 7)
     _check(xt, yt, window, win_size, data_range)
