@@ -10,7 +10,7 @@ call, the process's high-water mark reset first: :func:`benchmarks.common.peak_r
 ``--size smoke|full`` picks the inputs; ``--runs N`` repeats the whole set in N fresh processes and reports
 each ratio's median and run-to-run range; ``--only SUBSTR`` keeps the cases whose name contains it;
 ``--markdown`` prints the last saved results as the README's table.
-Writes ``benchmarks/results/all.json`` (``all_smoke.json`` at the smoke size).
+Writes ``benchmarks/results/all.json`` (``all_smoke.json`` at the smoke size; ``…_partial.json`` with ``--only``).
 """
 
 from __future__ import annotations
@@ -516,6 +516,11 @@ def main(argv=None) -> int:
         with open(args.one_run_json, "w") as f:
             json.dump(result, f)
         return 0
+    if args.runs < 1 or args.repeats < 1:
+        parser.error(f"--runs and --repeats must be ≥ 1, got {args.runs} and {args.repeats}")
+    if args.only and not any(args.only in case.name for case in all_cases()):
+        parser.error(f"--only {args.only!r} matches no case; the cases are: "
+                     + ", ".join(case.name for case in all_cases()))
     runs = []
     RESULTS.mkdir(exist_ok=True)
     for r in range(args.runs):
@@ -528,8 +533,8 @@ def main(argv=None) -> int:
         out.unlink()
     rows = summarise(runs)
     print(format_table(printable(rows), COLUMNS))
-    name = "all" if args.size == "full" else f"all_{args.size}"
-    path = RESULTS / f"{name}.json"
+    name = ("all" if args.size == "full" else f"all_{args.size}") + ("_partial" if args.only else "")
+    path = RESULTS / f"{name}.json"                 # a filtered run never replaces the whole table's results
     path.write_text(json.dumps({"provenance": provenance(), "size": args.size, "runs": args.runs,
                                 "load_avg_1min": [run["load_avg_1min"] for run in runs],
                                 "threads": runs[0]["threads"], "cpus": runs[0]["cpus"], "rows": rows}, indent=2) + "\n")

@@ -96,3 +96,13 @@ def test_all_runs_a_case_checks_parity_and_measures_memory():
     assert "grits top" in markdown({"runs": 2, "rows": table})
     held = peak_rss_bytes(lambda: np.ones(64 << 20, dtype=np.uint8))        # 64 MiB touched
     assert np.isnan(held) or 60 << 20 < held < 200 << 20
+
+
+def test_all_refuses_a_filter_that_matches_nothing_before_writing_anything(capsys):
+    from benchmarks.all import main
+
+    for argv in (["--size", "smoke", "--only", "no such case"], ["--runs", "0"]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+    assert "matches no case" in capsys.readouterr().err
