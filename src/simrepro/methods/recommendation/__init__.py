@@ -1,0 +1,1 @@
+"""Recommendation: evaluation protocols and metrics, baseline recommenders."""
