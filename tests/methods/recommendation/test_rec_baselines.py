@@ -67,3 +67,10 @@ def test_bias_baseline():
         bl.BiasBaseline(reg_user=-1)
     with pytest.raises(ValueError, match="finite"):
         bl.BiasBaseline().fit([0], [0], [np.nan], 1, 1)
+
+
+def test_fit_baselines_names():
+    out = bl.fit_baselines(_X(4), seed=1, names=("popularity", "random", "item_knn"))
+    assert set(out) == {"popularity", "random", "item_knn"}
+    with pytest.raises(ValueError, match="unknown baselines"):
+        bl.fit_baselines(_X(4), names=("svd",))

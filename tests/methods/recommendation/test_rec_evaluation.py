@@ -246,3 +246,23 @@ def test_rmse_mae_match_sklearn():
         ev.rmse([1.0], [np.nan])
     with pytest.raises(ValueError, match="one length"):
         ev.mae([1.0, 2.0], [1.0])
+
+
+def test_genre_features_and_discordance():
+    F, names = ev.genre_features(["A|B", "A", "C", ""])
+    assert names == ["A", "B", "C"] and F.toarray().tolist() == [[1, 1, 0], [1, 0, 0], [0, 0, 1], [0, 0, 0]]
+    # ILD from features = ILD from the explicit cosine matrix
+    Fd = F.toarray()
+    norms = np.linalg.norm(Fd, axis=1)
+    S = (Fd / np.where(norms > 0, norms, 1)[:, None]) @ (Fd / np.where(norms > 0, norms, 1)[:, None]).T
+    items = np.array([[0, 1, 2], [1, 3, -1], [2, 0, 3]])
+    assert ev.intra_list_diversity(items, features=F) == pytest.approx(ev.intra_list_diversity(items, S), abs=1e-12)
+    # list [0, 1]: 1 − 1/√2 ; list [1, 3]: 1 (no genres -> cosine 0)
+    assert ev.intra_list_diversity(np.array([[0, 1], [1, 3]]), features=F) == pytest.approx((1 - 2 ** -0.5 + 1) / 2)
+    with pytest.raises(ValueError, match="exactly one"):
+        ev.intra_list_diversity(items)
+    assert ev.discordant_pairs({"x": 1, "y": 2, "z": 3}, {"x": 1, "y": 2, "z": 3}) == 0
+    assert ev.discordant_pairs({"x": 1, "y": 2, "z": 3}, {"x": 3, "y": 2, "z": 1}) == 3
+    assert ev.discordant_pairs({"x": 1, "y": 1}, {"x": 2, "y": 1}) == 0               # a tie is not discordant
+    with pytest.raises(ValueError):
+        ev.discordant_pairs({"x": 1}, {"y": 1})

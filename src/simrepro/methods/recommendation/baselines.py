@@ -98,3 +98,19 @@ class BiasBaseline:
 
     def predict(self, users, items) -> np.ndarray:
         return self.mu + self.bu[np.asarray(users)] + self.bi[np.asarray(items)]
+
+
+BASELINES = ("popularity", "random", "item_knn", "als", "bpr")
+
+
+def fit_baselines(X, seed: int = 0, names: tuple[str, ...] = BASELINES, *, knn_k: int = 50, knn_shrink: float = 10.0,
+                  factors: int = 64, als_iterations: int = 15, bpr_iterations: int = 100) -> dict:
+    """Scores of each named baseline on X (name → dense (U, I) scores or factors), seeded where random."""
+    fits = {"popularity": lambda: popularity_scores(X), "random": lambda: random_scores(X, seed),
+            "item_knn": lambda: item_knn_scores(X, k=knn_k, shrink=knn_shrink),
+            "als": lambda: als_factors(X, factors=factors, iterations=als_iterations, seed=seed),
+            "bpr": lambda: bpr_factors(X, factors=factors, iterations=bpr_iterations, seed=seed)}
+    unknown = set(names) - set(fits)
+    if unknown:
+        raise ValueError(f"unknown baselines {sorted(unknown)}; choose from {BASELINES}")
+    return {n: fits[n]() for n in names}

@@ -370,22 +370,33 @@ def novelty(items: np.ndarray, popularity: np.ndarray, n_users: int) -> float:
     return float(np.mean(vals))
 
 
-def intra_list_diversity(items: np.ndarray, similarity) -> float:
+def intra_list_diversity(items: np.ndarray, similarity=None, *, features=None) -> float:
     r"""Intra-list diversity (Ziegler et al. 2005), mean over users with |L_u| ≥ 2:
 
     ILD(L) = 2 / (|L| (|L| − 1)) Σ_{i<j ∈ L} (1 − sim(i, j)),
 
-    ``similarity``: item–item (I, I) matrix (dense or sparse), e.g. the cosine of genre vectors."""
-    sim = similarity.toarray() if sp.issparse(similarity) else np.asarray(similarity, dtype=np.float64)
-    if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
-        raise ValueError(f"similarity must be a square (I, I) matrix, got {sim.shape}")
-    if not np.isfinite(sim).all():
-        raise ValueError("similarity contains NaN or inf")
+    with sim an item–item (I, I) ``similarity`` matrix (dense or sparse), or, given ``features`` (I, f) instead,
+    the cosine of the items' feature rows (e.g. genre indicators; a zero row has cosine 0 with every other
+    item), computed per list so that no (I, I) matrix is formed."""
+    if (similarity is None) == (features is None):
+        raise ValueError("give exactly one of similarity (I, I) or features (I, f)")
+    if features is not None:
+        F = features.toarray() if sp.issparse(features) else np.asarray(features, dtype=np.float64)
+        if F.ndim != 2 or not np.isfinite(F).all():
+            raise ValueError("features must be a finite (I, f) matrix")
+        norms = np.linalg.norm(F, axis=1)
+        Fn = F / np.where(norms > 0, norms, 1.0)[:, None]
+    else:
+        sim = similarity.toarray() if sp.issparse(similarity) else np.asarray(similarity, dtype=np.float64)
+        if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
+            raise ValueError(f"similarity must be a square (I, I) matrix, got {sim.shape}")
+        if not np.isfinite(sim).all():
+            raise ValueError("similarity contains NaN or inf")
     vals = []
     for x in _lists(items):
         n = len(x)
         if n >= 2:
-            block = sim[np.ix_(x, x)]
+            block = Fn[x] @ Fn[x].T if features is not None else sim[np.ix_(x, x)]
             vals.append((n * (n - 1) - (block.sum() - np.trace(block))) / (n * (n - 1)))
     if not vals:
         raise ValueError("no list holds two items; intra-list diversity is undefined")
@@ -429,3 +440,26 @@ def _pair(a, b):
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("ratings or predictions contain NaN or inf")
     return a, b
+
+
+# ------------------------------------------------------------------------------------------ comparisons
+def genre_features(genres: Sequence[str], sep: str = "|") -> tuple[sp.csr_matrix, list[str]]:
+    """Binary item × genre matrix (I, G) CSR from one ``sep``-separated genre string per item ('' = none),
+    with the sorted genre names; use as ``intra_list_diversity(items, features=...)``."""
+    names = sorted({g for s in genres for g in str(s).split(sep) if g})
+    col = {g: j for j, g in enumerate(names)}
+    rows, cols = [], []
+    for i, s in enumerate(genres):
+        for g in sorted(set(str(s).split(sep)) - {""}):
+            rows.append(i)
+            cols.append(col[g])
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(genres), len(names))), names
+
+
+def discordant_pairs(a: dict[str, float], b: dict[str, float]) -> int:
+    """Number of pairs of systems that ``a`` and ``b`` (system → score, same keys) order strictly oppositely."""
+    if set(a) != set(b):
+        raise ValueError("a and b must score the same systems")
+    names = sorted(a)
+    return sum(1 for x in range(len(names)) for y in range(x + 1, len(names))
+               if (a[names[x]] - a[names[y]]) * (b[names[x]] - b[names[y]]) < 0)
