@@ -69,21 +69,15 @@ def sparse_cosine_similarity(X, *, shrink: float = 0.0, topk: int | None = None,
 
 
 def _keep_topk_rows(S: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep the k largest positive entries of each row (ties: lower column first)."""
-    rows, cols, vals = [], [], []
-    for r in range(S.shape[0]):
-        lo, hi = S.indptr[r], S.indptr[r + 1]
-        c, v = S.indices[lo:hi], S.data[lo:hi]
-        pos = v > 0
-        c, v = c[pos], v[pos]
-        if len(v) > k:
-            order = np.lexsort((c, -v))[:k]                                       # by −value, then column
-            c, v = c[order], v[order]
-        rows.append(np.full(len(c), r))
-        cols.append(c)
-        vals.append(v)
-    out = sp.csr_matrix((np.concatenate(vals) if vals else [], (np.concatenate(rows) if rows else [],
-                         np.concatenate(cols) if cols else [])), shape=S.shape)
+    """Keep the k largest positive entries of each row (ties: lower column first), vectorised over rows."""
+    coo = S.tocoo()
+    pos = coo.data > 0
+    r, c, v = coo.row[pos], coo.col[pos], coo.data[pos]
+    order = np.lexsort((c, -v, r))                                                # by row, −value, column
+    r, c, v = r[order], c[order], v[order]
+    starts = np.searchsorted(r, np.arange(S.shape[0]))
+    keep = np.arange(len(r)) - starts[r] < k                                      # rank within the row < k
+    out = sp.csr_matrix((v[keep], (r[keep], c[keep])), shape=S.shape)
     out.sort_indices()
     return out
 
