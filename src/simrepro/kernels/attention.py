@@ -97,7 +97,8 @@ def _check_qkv(q, k, v, key_mask=None, *, causal: bool = False, dtypes=_FLOATS, 
         raise ValueError(f"causal attention needs as many queries as keys, got N={N}, M={k.shape[2]}")
     if check_finite:
         for name, t in (("q", q), ("k", k), ("v", v)):
-            if t.numel() and not bool(torch.isfinite(t).all()):
+            # NaN and ±inf propagate through amax/amin: two reductions, no boolean temporary
+            if t.numel() and not (bool(torch.isfinite(t.amax())) and bool(torch.isfinite(t.amin()))):
                 raise ValueError(f"{name} contains NaN or inf; check the layer that produced it")
     if key_mask is None:
         return None
@@ -126,7 +127,7 @@ def softmax_attention_reference(q, k, v, *, causal: bool = False, key_mask=None,
     Rows with no allowed key give 0."""
     key_mask = _check_qkv(q, k, v, key_mask, causal=causal)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores = (q @ k.transpose(-2, -1)) * scale                              # (B, H, N, M)
+    scores = (q * scale) @ k.transpose(-2, -1)                              # (B, H, N, M): the one N×M product
     allowed = _bool_mask(q.shape[2], k.shape[2], key_mask, causal, q.device)
     if allowed is not None:
         scores = scores.masked_fill(~allowed, float("-inf"))
@@ -187,7 +188,7 @@ def linear_attention(q, k, v, *, feature_map="elu1", causal: bool = False, key_m
     if not causal:
         kv = kf.transpose(-2, -1) @ v                                       # (B, H, d', d_v)
         z = kf.sum(dim=2)                                                   # (B, H, d')
-        return (qf @ kv) / ((qf * z[:, :, None, :]).sum(-1, keepdim=True) + eps)
+        return (qf @ kv) / (qf @ z[..., None] + eps)                        # normaliser as one mat-vec
     B, H, N, _ = qf.shape
     out = v.new_empty(B, H, N, v.shape[-1])
     state = v.new_zeros(B, H, kf.shape[-1], v.shape[-1])                    # Σ_{j < chunk start} φ(k_j) v_jᵀ
@@ -302,30 +303,42 @@ def flow_attention(q, k, v, *, causal: bool = False, key_mask=None, query_mask=N
         kv = (K[..., :, None] * (v * competition[..., None])[..., None, :]).cumsum(2)  # (B, H, N, d', d_v)
         num = (Q[..., :, None] * kv).sum(-2)
         return num * (allocation * incoming / count)[..., None]
-    qm = None if query_mask is None else query_mask[:, None, :, None].to(Q.dtype)
-    km = None if key_mask is None else key_mask[:, None, :, None].to(K.dtype)
-    Qz = Q if qm is None else Q * qm
-    Kz = K if km is None else K * km
-    n = _counts(query_mask, N, Q)                                                        # (B or 1, 1, 1)
+    qm = None if query_mask is None else query_mask[:, None, :].to(Q.dtype)                # (B, 1, N)
+    km = None if key_mask is None else key_mask[:, None, :].to(K.dtype)                  # (B, 1, M)
+    n = _counts(query_mask, N, Q)                                                        # (B|1, 1, 1)
     m = _counts(key_mask, M, Q)
-    # (1) incoming flow of sinks, outgoing flow of sources (eq. 4)
-    incoming = 1.0 / ((Q + eps) * (Kz.sum(2, keepdim=True) + eps)).sum(-1)             # (B, H, N)
-    outgoing = 1.0 / ((K + eps) * (Qz.sum(2, keepdim=True) + eps)).sum(-1)             # (B, H, M)
+    Qt, Kt = Q.transpose(-2, -1), K.transpose(-2, -1)                                    # (B, H, d', ·)
+
+    def flow_to(x, s):
+        """(x_i + ε)·(s + ε) for every row x_i of x (B, H, L, d') and one vector s (B, H, d') per head, as one
+        matrix-vector product plus a scalar: x_i·(s + ε) + ε·Σ(s + ε); no (L, d') temporary."""
+        s = s + eps
+        return (x @ s[..., None])[..., 0] + eps * s.sum(-1, keepdim=True)
+
+    def total(xt, w):
+        """Σ_l w_l x_l = xᵀw per head: xt (B, H, d', L), w (B, H, L) → (B, H, d')."""
+        return (xt @ w[..., None])[..., 0]
+
+    ones_q = Q.new_ones(1, 1, N) if qm is None else qm
+    ones_k = K.new_ones(1, 1, M) if km is None else km
+    # (1) incoming flow of sinks, outgoing flow of sources (eq. 4); padded tokens carry no flow
+    incoming = 1.0 / flow_to(Q, total(Kt, ones_k.expand(*K.shape[:3])))                 # I_i (B, H, N)
+    outgoing = 1.0 / flow_to(K, total(Qt, ones_q.expand(*Q.shape[:3])))                 # O_j (B, H, M)
     if km is not None:
-        outgoing = outgoing * km[..., 0]
-    inc_src = incoming if qm is None else incoming * qm[..., 0]
+        outgoing = outgoing * km
+    inc_src = incoming if qm is None else incoming * qm
     # (2) conservation: the other side's flow fixed at 1
-    cons_sink = ((Q + eps) * ((K * outgoing[..., None]).sum(2, keepdim=True) + eps)).sum(-1)
-    cons_source = ((K + eps) * ((Q * inc_src[..., None]).sum(2, keepdim=True) + eps)).sum(-1).clamp(-1.0, 1.0)
+    cons_sink = flow_to(Q, total(Kt, outgoing))                                          # Î_i
+    cons_source = flow_to(K, total(Qt, inc_src)).clamp(-1.0, 1.0)                        # Ô_j
     # (3) competition among sources, allocation to sinks
     allocation = torch.sigmoid(cons_sink * (n / m))
     if km is not None:
-        cons_source = cons_source.masked_fill(km[..., 0] == 0, float("-inf"))
-    competition = torch.softmax(cons_source, dim=-1) * m
+        cons_source = cons_source.masked_fill(km == 0, float("-inf"))
+    competition = torch.softmax(cons_source, dim=-1) * m                                 # 0 on padded keys
     # (4) aggregation through Σ_j K_j (v_j c_j)ᵀ
-    kv = Kz.transpose(-2, -1) @ (v * competition[..., None])                            # (B, H, d', d_v)
+    kv = Kt @ (v * competition[..., None])                                               # (B, H, d', d_v)
     out = (Q @ kv) * (incoming * allocation)[..., None]
-    return out if qm is None else out * qm
+    return out if qm is None else out * qm[..., None]
 
 
 # --------------------------------------------------------------------------------------------- cost sweep
