@@ -1,0 +1,1 @@
+"""First-stage retrieval methods, dense and sparse: BM25, multi-vector document representations."""
