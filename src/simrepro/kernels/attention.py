@@ -28,7 +28,7 @@ from their method module: nothing here needs to change.
 Flow-conserving attention (Flowformer, Wu et al., ICML 2022; the official ``Flow_Attention.py``, classes
 ``Flow_Attention`` and ``Flow_Attention_Causal``). With Q = φ(q), K = φ(k), φ = sigmoid and the flow
 capacities F_ij = Q_i·K_j (N, M), a small ε for stability, n = #valid queries and m = #valid keys:
-    I_i = 1 / Σ_j F_ij                      incoming flow of sink i (eq. 4 of the paper)
+    I_i = 1 / Σ_j F_ij                      incoming flow of sink i
     O_j = 1 / Σ_i F_ij                      outgoing flow of source j
     Î_i = Σ_j F_ij O_j                      conserved incoming flow (sources' outgoing flow fixed at 1)
     Ô_j = Σ_i F_ij I_i                      conserved outgoing flow (sinks' incoming flow fixed at 1)
@@ -39,6 +39,12 @@ reference forms F explicitly and takes every sum over it; the ε terms are writt
 round-off. The causal variant replaces every sum over j by the prefix sum j ≤ i (and over i by i ≤ j), scales
 the normalisers by the count i + 1, and normalises the competition by the prefix sum of exp(Ô) (as the official
 causal class does, including its quirk that source j's outgoing flow counts queries i ≤ j).
+
+Adding a variant (SOFT's Gaussian kernel with a Newton–Schulz inverse, NaLaFormer's norm-aware map, …): a
+feature map is a callable passed to :func:`linear_attention`; anything else is a new function with the same
+contract ``f(q, k, v, *, causal=False, key_mask=None) -> (B, H, N, d_v)``, validated by :func:`check_qkv`, with
+its quadratic reference beside it, in the paper's method module. :func:`cost_sweep` and
+``simrepro.models.tiny_transformer`` take any such callable.
 
 Cost sweep: :func:`cost_sweep` times each attention (interleaved medians: every repeat runs each method once,
 in rotating order, so a busy machine slows all alike) and measures its peak memory (CUDA: the allocator's peak;
@@ -70,7 +76,7 @@ FEATURE_MAPS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 
 # --------------------------------------------------------------------------------------------- validation
-def _check_qkv(q, k, v, key_mask=None, *, causal: bool = False, dtypes=_FLOATS, check_finite: bool = True):
+def check_qkv(q, k, v, key_mask=None, *, causal: bool = False, dtypes=_FLOATS, check_finite: bool = True):
     """Validate (B, H, N, d) / (B, H, M, d) / (B, H, M, d_v) and the (B, M) bool mask; return the mask or None."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
@@ -125,7 +131,7 @@ def _bool_mask(N: int, M: int, key_mask, causal: bool, device) -> torch.Tensor |
 def softmax_attention_reference(q, k, v, *, causal: bool = False, key_mask=None, scale: float | None = None):
     """softmax(QKᵀ·scale + mask) V with the (B, H, N, M) score matrix formed explicitly; scale = 1/√d by default.
     Rows with no allowed key give 0."""
-    key_mask = _check_qkv(q, k, v, key_mask, causal=causal)
+    key_mask = check_qkv(q, k, v, key_mask, causal=causal)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     scores = (q * scale) @ k.transpose(-2, -1)                              # (B, H, N, M): the one N×M product
     allowed = _bool_mask(q.shape[2], k.shape[2], key_mask, causal, q.device)
@@ -142,7 +148,7 @@ def softmax_attention(q, k, v, *, causal: bool = False, key_mask=None, scale: fl
     """The same contract as :func:`softmax_attention_reference` through
     ``torch.nn.functional.scaled_dot_product_attention`` (fused; no (N, M) matrix on its flash paths).
     ``check_finite=False`` skips the NaN scan (one pass over the inputs) inside training loops."""
-    key_mask = _check_qkv(q, k, v, key_mask, causal=causal, dtypes=_SDPA_FLOATS, check_finite=check_finite)
+    key_mask = check_qkv(q, k, v, key_mask, causal=causal, dtypes=_SDPA_FLOATS, check_finite=check_finite)
     if q.shape[2] == 0 or k.shape[2] == 0:
         return q.new_zeros(*q.shape[:3], v.shape[-1])
     if key_mask is None:
@@ -167,7 +173,7 @@ def _features(x: torch.Tensor, feature_map) -> torch.Tensor:
 def linear_attention_reference(q, k, v, *, feature_map="elu1", causal: bool = False, key_mask=None,
                                eps: float = 1e-6):
     """A = φ(Q)φ(K)ᵀ (B, H, N, M), masked entries set to 0, out = A V / (A·1 + ε): the quadratic form."""
-    key_mask = _check_qkv(q, k, v, key_mask, causal=causal)
+    key_mask = check_qkv(q, k, v, key_mask, causal=causal)
     a = _features(q, feature_map) @ _features(k, feature_map).transpose(-2, -1)
     allowed = _bool_mask(q.shape[2], k.shape[2], key_mask, causal, q.device)
     if allowed is not None:
@@ -179,7 +185,7 @@ def linear_attention(q, k, v, *, feature_map="elu1", causal: bool = False, key_m
                      chunk: int = 64, check_finite: bool = True):
     """φ(Q)(φ(K)ᵀV) / (φ(Q)(φ(K)ᵀ1) + ε): linear in N and M. ``chunk`` = tokens per block of the causal scan
     (larger: fewer sequential steps, O(chunk²) more memory per block)."""
-    key_mask = _check_qkv(q, k, v, key_mask, causal=causal, check_finite=check_finite)
+    key_mask = check_qkv(q, k, v, key_mask, causal=causal, check_finite=check_finite)
     if chunk < 1:
         raise ValueError(f"chunk must be ≥ 1, got {chunk}")
     qf, kf = _features(q, feature_map), _features(k, feature_map)
@@ -207,7 +213,7 @@ def linear_attention(q, k, v, *, feature_map="elu1", causal: bool = False, key_m
 
 # --------------------------------------------------------------------------------------------- flow
 def _flow_check(q, k, v, key_mask, causal, feature_map):
-    key_mask = _check_qkv(q, k, v, key_mask, causal=causal)
+    key_mask = check_qkv(q, k, v, key_mask, causal=causal)
     if causal and key_mask is not None:
         raise ValueError("causal flow attention takes no key_mask (the official causal form has no padding); "
                          "pad at the end of each sequence and ignore the padded outputs instead")
@@ -287,7 +293,7 @@ def flow_attention(q, k, v, *, causal: bool = False, key_mask=None, query_mask=N
     if check_finite:
         key_mask, Q, K = _flow_check(q, k, v, key_mask, causal, feature_map)
     else:
-        key_mask = _check_qkv(q, k, v, key_mask, causal=causal, check_finite=False)
+        key_mask = check_qkv(q, k, v, key_mask, causal=causal, check_finite=False)
         Q, K = _features(q, feature_map), _features(k, feature_map)
     query_mask = _query_mask(q, k, key_mask, query_mask)
     N, M = Q.shape[2], K.shape[2]
@@ -321,7 +327,7 @@ def flow_attention(q, k, v, *, causal: bool = False, key_mask=None, query_mask=N
 
     ones_q = Q.new_ones(1, 1, N) if qm is None else qm
     ones_k = K.new_ones(1, 1, M) if km is None else km
-    # (1) incoming flow of sinks, outgoing flow of sources (eq. 4); padded tokens carry no flow
+    # (1) incoming flow of sinks, outgoing flow of sources; padded tokens carry no flow
     incoming = 1.0 / flow_to(Q, total(Kt, ones_k.expand(*K.shape[:3])))                 # I_i (B, H, N)
     outgoing = 1.0 / flow_to(K, total(Qt, ones_q.expand(*Q.shape[:3])))                 # O_j (B, H, M)
     if km is not None:
