@@ -388,13 +388,15 @@ def peak_memory_bytes(fn: Callable[[], object], device: str = "cpu") -> float:
 
 def cost_sweep(methods: dict[str, Callable], ns, *, batch: int = 1, heads: int = 1, dim: int = 64,
                causal: bool = False, repeats: int = 5, warmup: int = 1, dtype=torch.float32, device: str = "cpu",
-               seed: int = 0, max_seconds: float | None = None) -> list[dict]:
+               seed: int = 0, max_seconds: float | None = None, min_block_s: float = 0.02) -> list[dict]:
     """Time and peak memory of each ``methods[name](q, k, v, causal=causal)`` over sequence lengths ``ns``.
 
     Inputs: q, k, v ~ N(0, 1) of shape (batch, heads, n, dim), drawn once per n with ``seed``. For each n the
     methods are timed in alternation (``repeats`` rounds after ``warmup``, median seconds per call; a method
-    whose median exceeded ``max_seconds`` at a smaller n is skipped from then on, its rows keep NaN), then
-    each one's peak memory is measured once (:func:`peak_memory_bytes`). Returns rows
+    whose median exceeded ``max_seconds`` at a smaller n is skipped from then on, its rows keep NaN), each
+    repeat a block of calls lasting about ``min_block_s`` (sized from the warm-up calls; at least one) so that
+    millisecond calls are not timed one by one against the scheduler's time slices; then each one's peak memory
+    is measured once (:func:`peak_memory_bytes`). Returns rows
     ``{method, n, time_s, peak_bytes, tokens_per_s}``, one per (method, n), in the order of ``ns``."""
     ns = [int(n) for n in ns]
     if not ns or min(ns) < 1:
@@ -411,17 +413,22 @@ def cost_sweep(methods: dict[str, Callable], ns, *, batch: int = 1, heads: int =
         live = [name for name in methods if name not in slow]
         calls = {name: (lambda f=methods[name]: f(q, k, v, causal=causal)) for name in live}
         times: dict[str, list[float]] = {name: [] for name in live}
+        block = {name: 1 for name in live}                                   # calls per timed block
         with torch.no_grad():
-            for _ in range(warmup):
+            for w in range(max(warmup, 1)):
                 for name in live:
-                    calls[name]()
-            sync()
-            for r in range(repeats):
-                for name in live[r % len(live):] + live[:r % len(live)] if live else []:
                     start = time.perf_counter()
                     calls[name]()
                     sync()
-                    times[name].append(time.perf_counter() - start)
+                    t = time.perf_counter() - start
+                    block[name] = max(block[name] if w else 1, math.ceil(min_block_s / max(t, 1e-9)))
+            for r in range(repeats):
+                for name in live[r % len(live):] + live[:r % len(live)] if live else []:
+                    start = time.perf_counter()
+                    for _ in range(block[name]):
+                        calls[name]()
+                    sync()
+                    times[name].append((time.perf_counter() - start) / block[name])
             for name in methods:
                 if name in live:
                     t = statistics.median(times[name])
