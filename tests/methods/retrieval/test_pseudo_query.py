@@ -190,3 +190,17 @@ def test_two_step_ties_go_to_the_lower_document():
     C[:, 0, 0] = [1.0, 2.0, 2.0, 0.5, 2.0]
     D, I, _ = pq.two_step_search(np.array([[1.0, 0.0]]), C, None, 3, n_probe=5)
     assert list(I[0]) == [1, 2, 4] and np.allclose(D[0], 2.0)
+
+
+def test_one_search_serves_a_probe_sweep():
+    C, M = _centroids(n=30, k=4, d=8, seed=10)
+    q = np.random.default_rng(11).standard_normal((7, 8)).astype(np.float32)
+    hits = pq.first_stage_hits(q, C, M, 50)
+    for n_probe in (1, 6, 25, 50):
+        cand = pq.candidates_from_hits(hits, n_probe)
+        assert np.array_equal(cand, pq.first_stage_candidates(q, C, M, n_probe))
+        a = pq.two_step_search(q, C, M, 5, candidates=cand)
+        b = pq.two_step_search(q, C, M, 5, n_probe)
+        assert np.array_equal(a[1], b[1]) and np.array_equal(a[0], b[0])
+    with pytest.raises(ValueError, match="candidates"):
+        pq.two_step_search(q, C, M, 5, candidates=np.full((7, 3), 30))

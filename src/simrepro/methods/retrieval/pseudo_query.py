@@ -225,11 +225,11 @@ def exact_search(queries, centroids, mask=None, k: int = 10, *, temperature: flo
     return D.numpy(), I.numpy().astype(np.int64)
 
 
-def first_stage_candidates(queries, centroids, mask=None, n_probe: int = 100, *,
-                           first_stage: str = "faiss") -> np.ndarray:
-    """(n_q, n_probe) int64 candidate documents: the owners of the ``n_probe`` best centroids by ⟨q, c⟩,
-    deduplicated in rank order, padded with −1. ``first_stage``: 'faiss' (``IndexFlatIP``, the paper's) or
-    'exact' (our ``topk_search``)."""
+def first_stage_hits(queries, centroids, mask=None, n_probe: int = 100, *,
+                     first_stage: str = "faiss") -> np.ndarray:
+    """(n_q, n_probe') int64: the documents owning the n_probe' = min(n_probe, #centroids) best centroids by
+    ⟨q, c⟩, best first, one entry per centroid (a document may repeat). ``first_stage``: 'faiss'
+    (``IndexFlatIP``, the paper's) or 'exact' (our ``topk_search``)."""
     C, M = _check_centroids(centroids, mask)
     q = _check_queries(queries, C.shape[2]).to(torch.float32).numpy()
     if first_stage not in FIRST_STAGES:
@@ -247,28 +247,54 @@ def first_stage_candidates(queries, centroids, mask=None, n_probe: int = 100, *,
         _, hits = index.search(np.ascontiguousarray(q), probe)
     else:
         _, hits = topk_search(q, flat, probe, "dot")
-    out = np.full((q.shape[0], n_probe), -1, np.int64)
-    for i, row in enumerate(hits):
-        docs = owner[row[row >= 0]]
+    return np.where(hits >= 0, owner[np.maximum(hits, 0)], -1).astype(np.int64)
+
+
+def candidates_from_hits(hits, n_probe: int | None = None) -> np.ndarray:
+    """(n_q, n_probe) int64 candidate documents: the first ``n_probe`` (default all) columns of
+    :func:`first_stage_hits` deduplicated in rank order, padded with −1. The hits of a larger n_probe start
+    with those of a smaller one, so one search serves a whole sweep."""
+    hits = np.asarray(hits, np.int64)
+    n_probe = hits.shape[1] if n_probe is None else n_probe
+    if n_probe < 1:
+        raise ValueError(f"n_probe must be ≥ 1, got {n_probe}")
+    out = np.full((hits.shape[0], n_probe), -1, np.int64)
+    for i, row in enumerate(hits[:, :n_probe]):
+        docs = row[row >= 0]
         _, first = np.unique(docs, return_index=True)
         uniq = docs[np.sort(first)]
         out[i, :uniq.size] = uniq
     return out
 
 
+def first_stage_candidates(queries, centroids, mask=None, n_probe: int = 100, *,
+                           first_stage: str = "faiss") -> np.ndarray:
+    """(n_q, n_probe) int64 candidate documents: the owners of the ``n_probe`` best centroids by ⟨q, c⟩,
+    deduplicated in rank order, padded with −1 (:func:`first_stage_hits` then :func:`candidates_from_hits`)."""
+    hits = first_stage_hits(queries, centroids, mask, n_probe, first_stage=first_stage)
+    return candidates_from_hits(hits, n_probe)
+
+
 def two_step_search(queries, centroids, mask=None, k: int = 10, n_probe: int = 100, *, temperature: float = 1.0,
-                    first_stage: str = "faiss", query_block: int = 16):
+                    first_stage: str = "faiss", candidates=None, query_block: int = 16):
     """The two-step search: ``D, I`` (n_q, k) after exact attention scoring of the step-1 candidates
-    (:func:`first_stage_candidates`), plus the candidates. Fewer than k candidates → −inf / −1 fillers; ties →
-    lower document index. Step 2 gathers ``query_block`` queries' candidate centroids at a time (memory
-    O(query_block · n_probe · k · d))."""
+    (:func:`first_stage_candidates`, or ``candidates`` (n_q, P) given, e.g. from :func:`candidates_from_hits`;
+    then ``n_probe`` and ``first_stage`` are unused), plus the candidates. Fewer than k candidates → −inf / −1
+    fillers; ties → lower document index. Step 2 gathers ``query_block`` queries' candidate centroids at a
+    time (memory O(query_block · n_probe · k · d))."""
     if k < 1:
         raise ValueError(f"k must be ≥ 1, got {k}")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     C, M = _check_centroids(centroids, mask)
-    cand = first_stage_candidates(queries, C, M, n_probe, first_stage=first_stage)
     q = _check_queries(queries, C.shape[2]).to(torch.float32)
+    if candidates is None:
+        cand = first_stage_candidates(queries, C, M, n_probe, first_stage=first_stage)
+    else:
+        cand = np.asarray(candidates, np.int64)
+        if cand.ndim != 2 or cand.shape[0] != q.shape[0] or cand.max(initial=-1) >= C.shape[0]:
+            raise ValueError(f"candidates: expected (n_q = {q.shape[0]}, P) document ids < {C.shape[0]} "
+                             f"(−1 = none), got shape {cand.shape}")
     Cf = C.to(torch.float32)
     D = np.full((q.shape[0], k), -np.inf, np.float32)
     I = np.full((q.shape[0], k), -1, np.int64)
