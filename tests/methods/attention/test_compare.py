@@ -70,3 +70,15 @@ def test_paired_and_deterministic_training():
     assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
     with pytest.raises(ValueError, match="empty"):
         train_comparison({}, tr, te, [0], cfg, vocab_size=len(VOCAB))
+
+
+def test_t_interval():
+    from simrepro.methods.attention.compare import t_interval
+    d = [0.004, -0.002, 0.006, 0.000, 0.003]                                # docs/adding_a_paper.md's example
+    m, lo, hi = t_interval(d)
+    half = 2.7764451051977987 * np.std(d, ddof=1) / math.sqrt(5)            # t_0.975,4
+    assert m == pytest.approx(0.0022) and lo == pytest.approx(0.0022 - half) and hi == pytest.approx(0.0022 + half)
+    assert lo < 0 < hi                                                        # inconclusive, as the docs say
+    assert math.isnan(t_interval([1.0])[1])
+    with pytest.raises(ValueError):
+        t_interval([])

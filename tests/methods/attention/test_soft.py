@@ -218,3 +218,13 @@ def test_landmark_gram():
     assert torch.allclose(g[0], gaussian_kernel(lm[0], lm[0]))
     assert torch.allclose(g[1, 0, 2], torch.tensor([0.0, 0.0, 1.0], dtype=D))    # unused third landmark
     assert torch.allclose(g, g.transpose(-2, -1))
+
+
+def test_random_spd_and_newton_rel_error():
+    from simrepro.methods.attention.soft import newton_rel_error, random_spd
+    a = random_spd(9, 1e3, seed=4)
+    assert torch.allclose(a, a.T) and float(torch.linalg.cond(a)) == pytest.approx(1e3, rel=1e-8)
+    assert torch.equal(a, random_spd(9, 1e3, seed=4))
+    assert newton_rel_error(a, 40) < 1e-10 < newton_rel_error(a, 5)
+    with pytest.raises(ValueError):
+        random_spd(0, 10.0)

@@ -10,7 +10,7 @@ the harness the SOFT (paper 27) and NaLaFormer (paper 31) notebooks share.
 - :func:`attention_maps`: the (N, M) matrix the attention applies, read off the callable with V = I (exact for
   every attention that is linear in V).
 - :func:`row_entropy`: normalised entropy H(p_i)/log m of each real query's row, p_i = A_i / Σ_j A_ij.
-- :func:`spearman`: rank correlation (average ranks for ties).
+- :func:`spearman`: rank correlation (average ranks for ties); :func:`t_interval`: the 95 % t-interval of a mean.
 """
 
 from __future__ import annotations
@@ -124,3 +124,17 @@ def spearman(x, y) -> float:
     if rx.std() == 0 or ry.std() == 0:
         return math.nan
     return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, lo, hi): the t-interval of the mean of per-seed values (e.g. paired differences), the rule
+    ``simrepro.repro`` judges stochastic claims by; NaN bounds with fewer than two values."""
+    from scipy import stats
+
+    d = np.asarray(values, float).ravel()
+    if len(d) == 0:
+        raise ValueError("no values")
+    if len(d) < 2:
+        return float(d.mean()), math.nan, math.nan
+    h = stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+    return float(d.mean()), float(d.mean() - h), float(d.mean() + h)

@@ -39,7 +39,7 @@ from simrepro.kernels.attention import check_qkv
 
 __all__ = ["gaussian_kernel", "newton_schulz_pinv", "segment_landmarks", "gaussian_matrix", "soft_matrix",
            "gaussian_attention_reference", "soft_attention_reference", "soft_attention", "relative_error",
-           "approximation_errors", "newton_steps_needed", "landmark_gram"]
+           "approximation_errors", "newton_steps_needed", "landmark_gram", "random_spd", "newton_rel_error"]
 
 
 def gaussian_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -257,3 +257,19 @@ def landmark_gram(q: torch.Tensor, m: int, key_mask=None) -> torch.Tensor:
     qs, ks, key_mask = _scaled(q, q, q[..., :1], key_mask, True, False)
     _, g, _, _ = _nystrom_parts(qs, ks, key_mask, m, "none")
     return g
+
+
+def random_spd(m: int, cond: float, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
+    """A (m, m) symmetric positive definite matrix U·diag(λ)·Uᵀ, λ log-spaced over [1, cond], U a seeded random
+    orthogonal basis (QR of a Gaussian matrix): a test input of known condition number."""
+    if m < 1 or cond < 1:
+        raise ValueError(f"need m ≥ 1 and cond ≥ 1, got {m}, {cond}")
+    gen = torch.Generator().manual_seed(seed)
+    u, _ = torch.linalg.qr(torch.randn(m, m, generator=gen, dtype=dtype))
+    return u @ torch.diag(torch.logspace(0, math.log10(cond), m, dtype=dtype)) @ u.T
+
+
+def newton_rel_error(a: torch.Tensor, iters: int) -> float:
+    """‖NS_iters(a) − pinv(a)‖_F / ‖pinv(a)‖_F."""
+    p = torch.linalg.pinv(a)
+    return float(torch.linalg.norm(newton_schulz_pinv(a, iters) - p) / torch.linalg.norm(p))
