@@ -20,7 +20,8 @@ Definitions (official ``models/softmax_free_transformer.py``, class ``SoftmaxFre
 - Newton–Schulz iteration for G⁺ (inverse.py lines 60–69): V₀ = α Gᵀ, V_{t+1} = 2V_t − V_t G V_t, with
   α = 0.9 · 2 / (‖G‖₁‖G‖_∞) (for a symmetric non-negative G this is the official 0.9·2/max_i(Σ_j G_ij)²; it keeps
   α < 2/σ_max², the condition for convergence to G⁺ (Ben-Israel & Cohen 1966)); the official code adds
-  ridge = 0.01 to the diagonal first (line 64) and runs 20 iterations (config ``newton_maxiter: 20``).
+  ridge = 0.01 to the diagonal first (line 64) and runs 20 iterations (config ``newton_maxiter: 20``); its α is
+  computed from G before the ridge (line 63), ours from G + ridge·I — the same limit, a marginally different start.
 - Symmetric normalisation (the journal's "SOFT-Norm", lines 223–227): G⁺ ← D^{-1/2} G⁺ D^{-1/2} with
   D = diag(row sums of G), ``normalize="sym"``.
 
