@@ -1,4 +1,5 @@
-"""The shared comparison harness: paired training, q/k read-out, attention maps, row entropy, Spearman."""
+"""The shared comparison harness: paired training, q/k read-out, attention maps, row entropy, Spearman, and the
+paired interval the notebooks print (the verdicts' own rule)."""
 
 import functools
 import math
@@ -42,6 +43,29 @@ def test_row_entropy_extremes_mask_and_errors():
     assert torch.allclose(h, torch.ones(1, 1, 4)) and rows[0, 0].tolist() == [True, True, False, False]
     with pytest.raises(ValueError, match="non-negative"):
         row_entropy(-torch.ones(1, 1, 2, 2))
+    with pytest.raises(ValueError, match="maps must be"):
+        row_entropy(torch.ones(2, 2))
+    with pytest.raises(ValueError, match="key_mask must be"):
+        row_entropy(torch.ones(1, 1, 4, 4), torch.ones(1, 3, dtype=torch.bool))
+
+
+def test_mean_row_entropy_over_real_rows():
+    """The number the notebooks report, mean of h over ``rows``: weight on padded keys is ignored, padded query
+    rows and sequences with one real key are left out (none left → NaN)."""
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    h, rows = row_entropy(torch.ones(1, 1, 4, 4), mask)
+    assert float(h[rows].mean()) == pytest.approx(1.0)
+    h, rows = row_entropy(torch.eye(4)[None, None], mask)
+    assert float(h[rows].mean()) == pytest.approx(0.0, abs=1e-12)
+    a = torch.ones(2, 1, 4, 4)
+    a[..., 2:] = 100.0                                                       # weight on padded keys is ignored
+    a[1] = torch.eye(4)
+    km = torch.tensor([[True, True, False, False], [True, False, False, False]])
+    h, rows = row_entropy(a, km)
+    assert rows[0, 0].tolist() == [True, True, False, False] and not rows[1].any()   # m = 1: no entropy
+    assert float(h[rows].mean()) == pytest.approx(1.0)
+    h, rows = row_entropy(a[1:], km[1:])
+    assert math.isnan(float(h[rows].mean()))
 
 
 def test_spearman():
@@ -72,13 +96,23 @@ def test_paired_and_deterministic_training():
         train_comparison({}, tr, te, [0], cfg, vocab_size=len(VOCAB))
 
 
-def test_t_interval():
-    from simrepro.methods.attention.compare import t_interval
-    d = [0.004, -0.002, 0.006, 0.000, 0.003]                                # docs/adding_a_paper.md's example
-    m, lo, hi = t_interval(d)
+def test_spearman_agrees_with_scipy_to_the_last_bits():
+    """Why the wrapper stays (see its docstring): the same statistic as scipy.stats.spearmanr up to round-off,
+    but it refuses NaN where scipy propagates it."""
+    from scipy.stats import spearmanr
+    g = np.random.default_rng(0)
+    for n in (2, 7, 50, 1000):
+        x, y = np.round(g.standard_normal(n), 1), g.standard_normal(n)       # ties in x
+        assert spearman(x, y) == pytest.approx(float(spearmanr(x, y).statistic), abs=1e-15)
+    assert math.isnan(float(spearmanr([1, np.nan, 3], [1, 2, 3]).statistic))
+
+
+def test_paired_interval_is_the_verdicts_rule():
+    """The notebooks print simrepro.repro.verdicts.mean_interval (replacing compare.t_interval, which agreed with
+    it to round-off): docs/adding_a_paper.md's example is inconclusive."""
+    from simrepro.repro.verdicts import mean_interval
+    d = [0.004, -0.002, 0.006, 0.000, 0.003]
+    m, lo, hi = mean_interval(d)
     half = 2.7764451051977987 * np.std(d, ddof=1) / math.sqrt(5)            # t_0.975,4
     assert m == pytest.approx(0.0022) and lo == pytest.approx(0.0022 - half) and hi == pytest.approx(0.0022 + half)
-    assert lo < 0 < hi                                                        # inconclusive, as the docs say
-    assert math.isnan(t_interval([1.0])[1])
-    with pytest.raises(ValueError):
-        t_interval([])
+    assert lo < 0 < hi

@@ -1,16 +1,21 @@
 r"""Training several attentions in one tiny transformer on ListOps, and reading the trained attention back out:
-the harness the SOFT (paper 27) and NaLaFormer (paper 31) notebooks share.
+the harness the Flowformer (paper 24), SOFT (paper 27) and NaLaFormer (paper 31) notebooks share.
 
 - :class:`ModelConfig` / :func:`make_model`: :class:`simrepro.models.tiny_transformer.TinyTransformer` with any
-  attention callable (the ``kernels.attention`` contract); defaults as the Flowformer notebook's (1 layer,
-  2 heads, width 64: the official LRA ListOps configs' depth, scaled down in width).
+  attention callable (the ``kernels.attention`` contract); defaults follow the official LRA ListOps Flowformer
+  config (``Flowformer_LRA/lra_benchmarks/listops/configs/flowformer_base.py``: 1 layer, 2 heads), scaled down
+  in width.
 - :func:`train_comparison`: trains every named attention from the same seed (same initial weights — the
   attentions here have no parameters — and the same batch order), so per-seed differences are paired.
 - :func:`projected_qk`: the (q, k, v) heads a trained block feeds its attention, on given inputs.
 - :func:`attention_maps`: the (N, M) matrix the attention applies, read off the callable with V = I (exact for
   every attention that is linear in V).
-- :func:`row_entropy`: normalised entropy H(p_i)/log m of each real query's row, p_i = A_i / Σ_j A_ij.
-- :func:`spearman`: rank correlation (average ranks for ties); :func:`t_interval`: the 95 % t-interval of a mean.
+- :func:`row_entropy`: normalised entropy H(p_i)/log m of each real query's row, p_i = A_i / Σ_j A_ij; its mean
+  over the marked rows is the "how spread out is the attention" number the notebooks report.
+- :func:`spearman`: rank correlation (average ranks for ties).
+
+The paired 95 % interval of per-seed differences is :func:`simrepro.repro.verdicts.mean_interval`, the rule the
+library judges stochastic claims by: notebooks print it from there so the printed interval is the judged one.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from simrepro.models.tiny_transformer import TinyTransformer, TrainResult, train
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """The tiny transformer and its training (defaults: see the module docstring)."""
     d_model: int = 64
     n_heads: int = 2
     n_layers: int = 1
@@ -112,7 +118,12 @@ def row_entropy(maps: torch.Tensor, key_mask: torch.Tensor | None = None) -> tup
 
 
 def spearman(x, y) -> float:
-    """Spearman's rank correlation of two 1-D samples (average ranks for ties); NaN if either is constant."""
+    """Spearman's rank correlation of two 1-D samples (average ranks for ties); NaN if either is constant.
+
+    Kept rather than calling ``scipy.stats.spearmanr`` directly: (1) it raises on NaN / inf and on samples of
+    unequal length, where ``spearmanr`` returns NaN (its default ``nan_policy='propagate'``) or raises a less
+    specific error; (2) ``spearmanr`` sums differently and differs from this in the last bit (≤ 1.2e-16, in about
+    15 % of random samples), which would change a metric paper 31 (nalaformer) records for no reason."""
     x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
     if x.shape != y.shape or len(x) < 2:
         raise ValueError(f"need two samples of equal length ≥ 2, got {x.shape} and {y.shape}")
@@ -124,17 +135,3 @@ def spearman(x, y) -> float:
     if rx.std() == 0 or ry.std() == 0:
         return math.nan
     return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, lo, hi): the t-interval of the mean of per-seed values (e.g. paired differences), the rule
-    ``simrepro.repro`` judges stochastic claims by; NaN bounds with fewer than two values."""
-    from scipy import stats
-
-    d = np.asarray(values, float).ravel()
-    if len(d) == 0:
-        raise ValueError("no values")
-    if len(d) < 2:
-        return float(d.mean()), math.nan, math.nan
-    h = stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
-    return float(d.mean()), float(d.mean() - h), float(d.mean() + h)
