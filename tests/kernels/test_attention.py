@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from simrepro.kernels.attention import (FEATURE_MAPS, cost_sweep, flow_attention, flow_attention_reference,
                                         linear_attention, linear_attention_reference, loglog_slope, peak_memory_bytes,
@@ -170,6 +171,46 @@ def test_feature_map_name_or_callable():
     assert set(FEATURE_MAPS) >= {"elu1", "relu", "sigmoid", "exp"}
     with pytest.raises(ValueError, match="feature_map"):
         linear_attention(q, k, v, feature_map="nope")
+
+
+def _square_and_double(x):
+    """A key map ψ ≠ φ with twice the feature dimension: [x², (x + 1)²] (non-negative)."""
+    return torch.cat([x ** 2, (x + 1) ** 2], dim=-1)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("causal", [False, True])
+def test_key_feature_map_fast_equals_reference_and_the_formula(shape, causal):
+    """φ(q)·ψ(k) with ψ ≠ φ: fast path == quadratic reference == the features formed by hand and passed with the
+    identity map (what a paper would otherwise write itself); masks and the causal scan included."""
+    B, H, N, M, d, dv = shape
+    if causal:
+        M = N
+    q, k, v = qkv(B, H, N, M, d, dv, seed=11)
+    mask = lengths_mask([max(1, M - 3 * b) for b in range(B)], M)
+    phi = lambda x: torch.cat([torch.sigmoid(x), F.elu(x) + 1.0], dim=-1)   # noqa: E731  (d → 2d)
+    for km in (None, mask):
+        fast = linear_attention(q, k, v, feature_map=phi, key_feature_map=_square_and_double, causal=causal,
+                                key_mask=km, chunk=7)
+        ref = linear_attention_reference(q, k, v, feature_map=phi, key_feature_map=_square_and_double,
+                                         causal=causal, key_mask=km)
+        by_hand = linear_attention_reference(phi(q), _square_and_double(k), v, feature_map=lambda x: x,
+                                             causal=causal, key_mask=km)
+        assert_close64(fast, ref)
+        assert torch.equal(ref, by_hand)
+
+
+def test_key_feature_map_defaults_to_the_query_map():
+    q, k, v = qkv(2, 2, 13, 11, 4, 3)
+    for f in (linear_attention, linear_attention_reference):
+        assert torch.equal(f(q, k, v, feature_map="relu"), f(q, k, v, feature_map="relu", key_feature_map="relu"))
+        assert torch.equal(f(q, k, v), f(q, k, v, feature_map="elu1", key_feature_map=None))
+        assert not torch.allclose(f(q, k, v, feature_map="relu"), f(q, k, v, feature_map="relu",
+                                                                   key_feature_map="exp"))
+        with pytest.raises(ValueError, match="same"):
+            f(q, k, v, feature_map="relu", key_feature_map=_square_and_double)
+        with pytest.raises(ValueError, match="feature_map"):
+            f(q, k, v, key_feature_map="nope")
 
 
 @pytest.mark.parametrize("fast", [softmax_attention, linear_attention, flow_attention], ids=IDS)

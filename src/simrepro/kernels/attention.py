@@ -23,7 +23,10 @@ The fast path associates (φ(K)ᵀV) first: O(N·d·d_v) time and O(d·d_v) stat
 The reference forms A = φ(Q)φ(K)ᵀ (N, M), masks it, divides by its row sums + ε and multiplies by V.
 ``feature_map`` is a name from :data:`FEATURE_MAPS` or any callable (B, H, N, d) → (B, H, N, d') returning
 non-negative features; papers that define their own map (norm-aware, random features, …) pass it as a callable
-from their method module: nothing here needs to change.
+from their method module: nothing here needs to change. ``key_feature_map`` (same kinds; default: the same map as
+``feature_map``) sets a different map ψ for the keys, out_i = φ(q_i)ᵀ Σ_j ψ(k_j) v_jᵀ / (φ(q_i)ᵀ Σ_j ψ(k_j) + ε),
+for methods whose query and key maps differ (NaLaFormer's norm-aware query map and cubed-key map); φ and ψ must
+give the same feature dimension d'.
 
 Flow-conserving attention (Flowformer, Wu et al., ICML 2022; the official ``Flow_Attention.py``, classes
 ``Flow_Attention`` and ``Flow_Attention_Causal``). With Q = φ(q), K = φ(k), φ = sigmoid and the flow
@@ -170,25 +173,38 @@ def _features(x: torch.Tensor, feature_map) -> torch.Tensor:
                          f"callable (B, H, N, d) -> (B, H, N, d') with non-negative output") from None
 
 
-def linear_attention_reference(q, k, v, *, feature_map="elu1", causal: bool = False, key_mask=None,
-                               eps: float = 1e-6):
-    """A = φ(Q)φ(K)ᵀ (B, H, N, M), masked entries set to 0, out = A V / (A·1 + ε): the quadratic form."""
+def _qk_features(q, k, feature_map, key_feature_map):
+    """(φ(q), ψ(k)) with ψ = ``key_feature_map`` or, when None, φ = ``feature_map``; same feature dimension."""
+    qf = _features(q, feature_map)
+    kf = _features(k, feature_map if key_feature_map is None else key_feature_map)
+    if qf.shape[-1] != kf.shape[-1]:
+        raise ValueError(f"query features have dimension {qf.shape[-1]} but key features {kf.shape[-1]}: "
+                         f"feature_map and key_feature_map must map (·, d) to the same (·, d')")
+    return qf, kf
+
+
+def linear_attention_reference(q, k, v, *, feature_map="elu1", key_feature_map=None, causal: bool = False,
+                               key_mask=None, eps: float = 1e-6):
+    """A = φ(Q)ψ(K)ᵀ (B, H, N, M), masked entries set to 0, out = A V / (A·1 + ε): the quadratic form.
+    ψ = ``key_feature_map``, by default φ = ``feature_map``."""
     key_mask = check_qkv(q, k, v, key_mask, causal=causal)
-    a = _features(q, feature_map) @ _features(k, feature_map).transpose(-2, -1)
+    qf, kf = _qk_features(q, k, feature_map, key_feature_map)
+    a = qf @ kf.transpose(-2, -1)
     allowed = _bool_mask(q.shape[2], k.shape[2], key_mask, causal, q.device)
     if allowed is not None:
         a = a.masked_fill(~allowed, 0.0)
     return (a @ v) / (a.sum(-1, keepdim=True) + eps)
 
 
-def linear_attention(q, k, v, *, feature_map="elu1", causal: bool = False, key_mask=None, eps: float = 1e-6,
-                     chunk: int = 64, check_finite: bool = True):
-    """φ(Q)(φ(K)ᵀV) / (φ(Q)(φ(K)ᵀ1) + ε): linear in N and M. ``chunk`` = tokens per block of the causal scan
-    (larger: fewer sequential steps, O(chunk²) more memory per block)."""
+def linear_attention(q, k, v, *, feature_map="elu1", key_feature_map=None, causal: bool = False, key_mask=None,
+                     eps: float = 1e-6, chunk: int = 64, check_finite: bool = True):
+    """φ(Q)(ψ(K)ᵀV) / (φ(Q)(ψ(K)ᵀ1) + ε): linear in N and M; ψ = ``key_feature_map``, by default φ =
+    ``feature_map``. ``chunk`` = tokens per block of the causal scan (larger: fewer sequential steps, O(chunk²)
+    more memory per block)."""
     key_mask = check_qkv(q, k, v, key_mask, causal=causal, check_finite=check_finite)
     if chunk < 1:
         raise ValueError(f"chunk must be ≥ 1, got {chunk}")
-    qf, kf = _features(q, feature_map), _features(k, feature_map)
+    qf, kf = _qk_features(q, k, feature_map, key_feature_map)
     if key_mask is not None:
         kf = kf * key_mask[:, None, :, None].to(kf.dtype)                   # a padded key carries no flow
     if not causal:

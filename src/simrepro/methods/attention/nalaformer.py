@@ -18,15 +18,15 @@ contributing instead of being zeroed. Not reproduced here: the rotary position s
 the numerator's features only (lines 119–125), and the block around the attention (LePE depth-wise convolution,
 output gate, LayerNorm), which are architecture, not the attention map.
 
-Because the query and key maps differ, :func:`nala_attention` computes φ_Q(q), φ_K(k) and hands them to
-``linear_attention`` with the identity map (the kernel applies one map to both sides); the cost stays
-O(N·d·d_v). :func:`nala_attention_reference` does the same through ``linear_attention_reference`` (the (N, M)
-matrix formed). :func:`attention_weights` gives the row-normalised weights of softmax / linear / NaLa attention
-for the entropy-against-query-scale diagnosis.
+Because the query and key maps differ, :func:`nala_attention` hands φ_Q to ``linear_attention`` as its
+``feature_map`` and φ_K as its ``key_feature_map``; the cost stays O(N·d·d_v). :func:`nala_attention_reference`
+does the same through ``linear_attention_reference`` (the (N, M) matrix formed). :func:`attention_weights` gives
+the row-normalised weights of softmax / linear / NaLa attention for the entropy-against-query-scale diagnosis.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -36,10 +36,6 @@ from simrepro.kernels.attention import FEATURE_MAPS, linear_attention, linear_at
 
 __all__ = ["nala_query_features", "nala_key_features", "nala_power", "nala_attention", "nala_attention_reference",
            "attention_weights", "entropy", "norm_entropy"]
-
-
-def _identity(x: torch.Tensor) -> torch.Tensor:
-    return x
 
 
 def _check(x: torch.Tensor, name: str) -> None:
@@ -74,19 +70,24 @@ def nala_key_features(k: torch.Tensor, *, check: bool = True) -> torch.Tensor:
     return torch.cat([F.relu(k3), F.relu(-k3)], dim=-1)
 
 
+# the kernel's check_qkv validates q, k (shape, dtype, NaN / inf when check_finite) before the maps run
+_QUERY_MAP = functools.partial(nala_query_features, check=False)
+_KEY_MAP = functools.partial(nala_key_features, check=False)
+
+
 def nala_attention(q, k, v, *, causal: bool = False, key_mask=None, eps: float = 1e-6, chunk: int = 64,
                    check_finite: bool = True):
-    """Norm-aware linear attention in O(N·d·d_v): ``linear_attention`` on (φ_Q(q), φ_K(k)) with the identity map
-    (the contract of :mod:`simrepro.kernels.attention`: (B, H, N, d) → (B, H, N, d_v), key_mask True = real)."""
-    return linear_attention(nala_query_features(q, check=check_finite), nala_key_features(k, check=check_finite),
-                            v, feature_map=_identity, causal=causal, key_mask=key_mask, eps=eps, chunk=chunk,
-                            check_finite=check_finite)
+    """Norm-aware linear attention in O(N·d·d_v): ``linear_attention`` with ``feature_map`` φ_Q and
+    ``key_feature_map`` φ_K (the contract of :mod:`simrepro.kernels.attention`: (B, H, N, d) → (B, H, N, d_v),
+    key_mask True = real)."""
+    return linear_attention(q, k, v, feature_map=_QUERY_MAP, key_feature_map=_KEY_MAP, causal=causal,
+                            key_mask=key_mask, eps=eps, chunk=chunk, check_finite=check_finite)
 
 
 def nala_attention_reference(q, k, v, *, causal: bool = False, key_mask=None, eps: float = 1e-6):
     """The quadratic form: A = φ_Q(Q) φ_K(K)ᵀ (N, M) formed, masked, out = A V / (A·1 + ε)."""
-    return linear_attention_reference(nala_query_features(q), nala_key_features(k), v, feature_map=_identity,
-                                      causal=causal, key_mask=key_mask, eps=eps)
+    return linear_attention_reference(q, k, v, feature_map=_QUERY_MAP, key_feature_map=_KEY_MAP, causal=causal,
+                                      key_mask=key_mask, eps=eps)
 
 
 def attention_weights(q: torch.Tensor, k: torch.Tensor, method: str) -> torch.Tensor:
