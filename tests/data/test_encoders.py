@@ -109,3 +109,13 @@ def test_the_key_depends_on_texts_role_dtype_and_model():
                 encoders.cache_key(["a", "b"], "e5", "passage", "float16"),
                 encoders.cache_key(["a", "b"], "e5", "query", "float32"),
                 encoders.cache_key(["a", "b"], "static", "query", "float16")}) == 5
+
+
+@pytest.mark.parametrize("model", [p for p in MODELS if p.values[0] in ("static", "e5")])
+def test_encode_sets_equals_separate_calls(model, cache):
+    sets = {"q": (TEXTS[:2], "query"), "p": (TEXTS[1:], "passage"), "e": ([], "query")}
+    got = encoders.encode_sets(sets, model=model, name="toy")
+    for key, (texts, role) in sets.items():
+        assert np.array_equal(got[key], encode(texts, model=model, name="solo", role=role)) if texts \
+            else got[key].shape == (0, ENCODERS[model].dim)
+    assert len(list(cache.glob("toy-*.npy"))) == (2 if model == "e5" else 1)

@@ -235,7 +235,7 @@ def encode(texts: list[str], *, model: str = "minilm", name: str, role: str = "p
         return np.zeros((0, enc.dim), np.float32)
     if model == "minilm":      # the shared MiniLM cache and provenance, unchanged
         emb = derived.minilm_embeddings(texts, name=label, batch_size=batch_size, dtype=dtype)
-        derived.DERIVED[label]["role"] = role
+        derived.DERIVED[label]["role"] = "ignored (symmetric model)"
         return emb
     dt = np.dtype(dtype).name
     key = cache_key(texts, model, role if model == "e5" else "any", dt)
@@ -254,5 +254,32 @@ def encode(texts: list[str], *, model: str = "minilm", name: str, role: str = "p
         os.replace(tmp, path)
     derived.DERIVED[label] = {"model": enc.model, "versions": versions(model), "key": key,
                       "sha256": hashlib.sha256(np.ascontiguousarray(emb).tobytes()).hexdigest(),
-                      "shape": list(emb.shape), "dtype": str(emb.dtype), "role": role}
+                      "shape": list(emb.shape), "dtype": str(emb.dtype),
+                      "role": role if model == "e5" else "ignored (symmetric model)"}
     return emb.astype(np.float32)
+
+
+def encode_sets(sets: dict[str, tuple[list[str], str]], *, model: str, name: str, **kwargs) -> dict[str, np.ndarray]:
+    """Several text sets ``{key: (texts, role)}`` in as few :func:`encode` calls as the model allows: one per
+    role for ``e5``, a single call for the symmetric models (one model load, one cache file, one provenance
+    entry ``"<name>-<role or 'all'>-<model>"``). Returns ``{key: (len(texts), dim) array}``, each equal to what
+    :func:`encode` gives for that set alone (exactly for e5, static and GloVe, which encode
+    each text alone; up to float round-off for MiniLM / mpnet, whose batches are padded together)."""
+    _encoder(model)
+    groups: dict[str, list[str]] = {}
+    for key, (texts, role) in sets.items():
+        _check_texts(texts)
+        if role not in ROLES:
+            raise ValueError(f"role of {key!r} must be one of {ROLES}, got {role!r}")
+        groups.setdefault(role if model == "e5" else "all", []).append(key)
+    out: dict[str, np.ndarray] = {}
+    for group, keys in groups.items():
+        texts = [t for k in keys for t in sets[k][0]]
+        role = sets[keys[0]][1]
+        emb = encode(texts, model=model, name=f"{name}-{group}", role=role, **kwargs)
+        start = 0
+        for k in keys:
+            n = len(sets[k][0])
+            out[k] = emb[start:start + n]
+            start += n
+    return out

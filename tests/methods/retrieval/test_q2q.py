@@ -47,6 +47,7 @@ def test_relevant_and_nonrelevant_cosines_by_hand():
     assert np.allclose(c["qq_max"], [1.0, 1.0]) and np.allclose(c["qq_mean"], [0.8, 1.0])
     assert np.allclose(c["qp"], [0.8, 0.8])
     nr = q2q.nonrelevant_cosines(Q, Y, units, [0, 1], n_per_query=50, seed=0)
+    assert q2q.nonrelevant_cosines(Q, Y, np.zeros(3, np.int64), [0, 0]).shape == (0,)   # no other unit
     assert nr.shape == (100,) and set(np.round(nr[:50], 6)) == {0.0}           # q0 vs unit 1's only question
     assert set(np.round(nr[50:], 6)) <= {0.8, 0.0}                              # q1 vs unit 0's questions
     S = q2q.q2q_scores(Q, Y, units)

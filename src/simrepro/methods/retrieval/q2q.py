@@ -156,18 +156,23 @@ def relevant_cosines(queries, store, units, query_units, passages) -> dict[str, 
 
 
 def nonrelevant_cosines(queries, store, units, query_units, *, n_per_query: int = 20, seed: int = 0) -> np.ndarray:
-    """Cosines of random (query, stored question of *another* unit) pairs: ``n_per_query`` pairs a query drawn
-    uniformly with replacement among the other units' questions (``default_rng(seed)``); flat array."""
+    """Cosines of random (query, stored question of *another* unit) pairs: ``n_per_query`` pairs a query, drawn
+    uniformly with replacement among the other units' questions (rejection sampling from ``default_rng(seed)``);
+    flat array, query-major. Queries whose unit owns the whole store contribute nothing."""
     Q, Y = _check_matrix(queries, "queries"), _check_matrix(store, "store")
     units = np.asarray(units, np.int64)
     qu = np.asarray(query_units, np.int64)
+    if Y.shape[0] == 0 or Q.shape[0] == 0:
+        return np.zeros(0)
+    ok = np.array([(units != u).any() for u in qu]) if len(np.unique(units)) < 2 else np.ones(len(qu), bool)
+    Q, qu = Q[ok], qu[ok]
     rng = np.random.default_rng(seed)
-    out = []
-    for i in range(Q.shape[0]):
-        cand = np.flatnonzero(units != qu[i])
-        if len(cand):
-            out.append(Y[rng.choice(cand, n_per_query)] @ Q[i])
-    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+    J = rng.integers(0, Y.shape[0], size=(len(qu), n_per_query))
+    bad = units[J] == qu[:, None]
+    while bad.any():                      # redraw the pairs that hit the query's own unit
+        J[bad] = rng.integers(0, Y.shape[0], size=int(bad.sum()))
+        bad = units[J] == qu[:, None]
+    return np.einsum("id,ind->in", Q, Y[J]).ravel().astype(np.float64)
 
 
 def hardest_nonrelevant(unit_scores, query_units) -> np.ndarray:
