@@ -129,3 +129,13 @@ def test_recall_accuracy_ignores_unlabelled():
     logits[0, 1, 2] = 1.0
     logits[0, 2, 3] = 1.0
     assert kc.recall_accuracy(logits, torch.tensor([[-100, 2, 1]])) == 0.5
+
+
+def test_even_ranks_truncate_like_torch_linspace_long():
+    for m in range(1, 30):
+        for n_rep in range(1, 12):
+            got = kc._even_ranks(m, n_rep)
+            if m <= n_rep:
+                assert got == list(range(m))
+            else:
+                assert got == torch.linspace(0, m - 1, n_rep, dtype=torch.long).tolist() or n_rep == 1

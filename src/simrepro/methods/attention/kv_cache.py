@@ -15,8 +15,8 @@ other. Every policy returns ``keep`` (B, L, C) bool with exactly ``budget`` True
   token is among the top half of head h's scores over the evictable tokens (vLLM ``kvcrush.py``,
   ``update_kv``: ``topk(padded_len / 2)`` per head); its Hamming distance to an anchor vector (``alternate``
   0101…, vLLM's default; also ``mean``, ``inv_mean``, ``zeros``, ``ones``, ``random``) orders the tokens H2O
-  left out, and ``n_rep`` of them are taken at evenly spaced ranks of that order (``torch.linspace`` over the
-  sorted list): one representative per bucket of similar head behaviour. OpenVINO GenAI's block version
+  left out, and ``n_rep`` of them are taken at evenly spaced ranks of that order (``torch.linspace(…,
+  dtype=torch.long)`` over the sorted list, i.e. truncated): one representative per bucket of similar head behaviour. OpenVINO GenAI's block version
   (``cache_eviction.cpp``, ``get_indices_of_blocks_to_retain_using_kvcrush``) does the same over blocks.
   :func:`head_behaviour_bits`, :func:`kvcrush_representatives` (vectorised) and
   :func:`kvcrush_representatives_reference` (loops).
@@ -138,12 +138,14 @@ def head_behaviour_bits_reference(head_scores, candidates) -> torch.Tensor:
 
 
 def _even_ranks(m: int, n_rep: int) -> list[int]:
-    """n_rep evenly spaced ranks of 0 … m − 1 (round half up of i·(m − 1)/(n_rep − 1)); all m when m ≤ n_rep."""
+    """n_rep evenly spaced ranks of 0 … m − 1: ⌊i·(m − 1)/(n_rep − 1)⌋, as vLLM's ``torch.linspace(0, m − 1, n_rep,
+    dtype=torch.long)`` truncates; all m when m ≤ n_rep (vLLM would repeat ranks and leave the budget short; here
+    :func:`select_kvcrush` gives the shortfall to H2O's next heaviest tokens)."""
     if m <= n_rep:
         return list(range(m))
     if n_rep == 1:
         return [0]
-    return [(2 * i * (m - 1) + (n_rep - 1)) // (2 * (n_rep - 1)) for i in range(n_rep)]
+    return [i * (m - 1) // (n_rep - 1) for i in range(n_rep)]
 
 
 def anchor_vector(bits: torch.Tensor, candidates: torch.Tensor, mode: str = "alternate",
@@ -180,7 +182,7 @@ def kvcrush_representatives(bits: torch.Tensor, anchor: torch.Tensor, eligible: 
     order = torch.sort(dist, dim=1, stable=True).indices                             # eligible first, by distance
     m = eligible.sum(1)[:, None]                                                     # (B, 1)
     i = torch.arange(n_rep)[None, :]
-    spread = (2 * i * (m - 1) + (n_rep - 1)) // max(2 * (n_rep - 1), 1)
+    spread = i * (m - 1) // max(n_rep - 1, 1)
     ranks = torch.where(m <= n_rep, i, spread if n_rep > 1 else torch.zeros_like(i))
     valid = i < m
     rows = torch.arange(B)[:, None].expand_as(ranks)
