@@ -29,7 +29,8 @@ def test_contrastive_debiasing_drops_same_community_negatives():
     # one community: no negatives, so ℓ_i = −log(pos / pos) = 0 exactly
     h1, h2, _ = _heads(n=9)
     one = torch.zeros(9, dtype=torch.long)
-    assert cd.debiased_contrastive_loss(torch.tensor(h1), torch.tensor(h2), one, 0.5).item() == pytest.approx(0.0, abs=1e-12)
+    got = cd.debiased_contrastive_loss(torch.tensor(h1), torch.tensor(h2), one, 0.5).item()
+    assert got == pytest.approx(0.0, abs=1e-12)
     # singletons: every other node is a negative; the loss is larger than with any merged communities
     alone = torch.arange(9)
     assert cd.debiased_contrastive_loss(torch.tensor(h1), torch.tensor(h2), alone, 0.5).item() > 0.1

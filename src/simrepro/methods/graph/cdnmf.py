@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "attributed_planted_partition", "cora_proportional_shapes", "topic_attributes", "pretrain_deep_nmf", "debiased_contrastive_loss",
+    "attributed_planted_partition", "cora_proportional_shapes", "topic_attributes", "pretrain_deep_nmf",
+    "debiased_contrastive_loss",
     "debiased_contrastive_loss_reference", "graph_regulariser", "graph_regulariser_reference",
     "CDNMFResult", "fit_cdnmf", "nmf_communities", "networkx_communities", "cluster_scores",
 ]
