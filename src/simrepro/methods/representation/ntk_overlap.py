@@ -104,7 +104,7 @@ def logit_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int =
 # ------------------------------------------------------------------------------------------ bases, PCA
 def extend_basis(q: torch.Tensor | None, v: torch.Tensor, rtol: float = 1e-6) -> torch.Tensor:
     """Orthonormal Q' (p, m + r) whose span is span(Q) ⊕ span(columns of v (p, k)); fast path: two passes of
-    block Gram–Schmidt against Q, then a thin QR; columns whose residual norm is below ``rtol``·‖v‖ are dropped
+    block Gram–Schmidt against Q, then a thin SVD of the residual; directions whose singular value is below ``rtol``·max‖v_j‖ are dropped
     (linearly dependent vectors add nothing). The official ``orthonormalize`` does not drop them."""
     v = _check_matrix(v, "v")
     if q is None:
