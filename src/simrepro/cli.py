@@ -133,8 +133,41 @@ def _cmd_impact(args) -> int:
     return 0
 
 
+def notebooks_not_in_stored_form(folder: Path, *, store: bool = False) -> list[Path]:
+    """The ``*.ipynb`` in ``folder`` whose bytes differ from their stored form (``nbformat.writes`` of
+    :func:`simrepro.repro.notebooks.stored_form`, plus a newline). git's nbstripout filter hides such a
+    difference, DVC does not: a stage records the notebook's hash as it is on disk, so a fresh clone would see
+    the stage as modified. With ``store`` each one is rewritten in its stored form."""
+    import copy
+
+    import nbformat
+
+    from simrepro.repro.notebooks import stored_form
+    off = []
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        text = path.read_text(encoding="utf-8")
+        stored = nbformat.writes(stored_form(copy.deepcopy(nbformat.reads(text, as_version=4)))) + "\n"
+        if text != stored:
+            off.append(path)
+            if store:
+                path.write_text(stored, encoding="utf-8")
+    return off
+
+
 def _cmd_validate(args) -> int:
     from simrepro.repro import params, trail
+    off = notebooks_not_in_stored_form(paths.root() / "notebooks", store=args.store_notebooks)
+    if off and not args.store_notebooks:
+        for path in off:
+            print(f"simrepro validate: notebooks/{path.name} is not in its stored form (outputs, execution counts "
+                  "or editor metadata such as language_info). git hides this through its nbstripout filter but "
+                  "DVC hashes the file as it is, so a fresh clone would rerun its stage. Fix: simrepro validate "
+                  "--store-notebooks, then `dvc commit <slug>` if only metadata changed (or rerun the stage)",
+                  file=sys.stderr)
+        return 1
+    for path in off:
+        print(f"stored notebooks/{path.name} in its stored form; if its stage's results are current, record the "
+              f"new hash with `dvc commit {path.stem}`")
     papers = catalog.papers()
     with_nb = params.validate_all()
     claims = [c for p in papers for c in p.claims]
@@ -186,7 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="files or folders of the repository")
     p.add_argument("--kernels", action="store_true", help="the whole kernel module → papers table")
     p.set_defaults(func=_cmd_impact)
-    p = sub.add_parser("validate", help="check the catalog, every claims file and params.yaml")
+    p = sub.add_parser("validate", help="check the catalog, every claims file, params.yaml and that notebooks "
+                                        "are stored without outputs or editor metadata")
+    p.add_argument("--store-notebooks", action="store_true",
+                   help="rewrite notebooks that are not in their stored form instead of failing")
     p.set_defaults(func=_cmd_validate)
     return ap
 
