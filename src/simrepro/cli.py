@@ -157,17 +157,17 @@ def notebooks_not_in_stored_form(folder: Path, *, store: bool = False) -> list[P
 def _cmd_validate(args) -> int:
     from simrepro.repro import params, trail
     off = notebooks_not_in_stored_form(paths.root() / "notebooks", store=args.store_notebooks)
-    if off and not args.store_notebooks:
-        for path in off:
+    for path in off:
+        if args.store_notebooks:
+            print(f"stored notebooks/{path.name} in its stored form; if its stage's results are current, record "
+                  f"the new hash with `dvc commit {path.stem}`")
+        else:
             print(f"simrepro validate: notebooks/{path.name} is not in its stored form (outputs, execution counts "
                   "or editor metadata such as language_info). git hides this through its nbstripout filter but "
                   "DVC hashes the file as it is, so a fresh clone would rerun its stage. Fix: simrepro validate "
                   "--store-notebooks, then `dvc commit <slug>` if only metadata changed (or rerun the stage)",
                   file=sys.stderr)
-        return 1
-    for path in off:
-        print(f"stored notebooks/{path.name} in its stored form; if its stage's results are current, record the "
-              f"new hash with `dvc commit {path.stem}`")
+    failed = bool(off) and not args.store_notebooks
     papers = catalog.papers()
     with_nb = params.validate_all()
     claims = [c for p in papers for c in p.claims]
@@ -179,7 +179,7 @@ def _cmd_validate(args) -> int:
         problems = trail.check_all()
     except trail.NoHistory as e:
         print(f"amendment trail not checked: {e}")
-        return 0
+        return int(failed)
     for line in problems:
         print(f"simrepro validate: {line}", file=sys.stderr)
     if problems:
@@ -187,7 +187,7 @@ def _cmd_validate(args) -> int:
               "results (see docs/adding_a_paper.md, 'Amendments')", file=sys.stderr)
         return 1
     print("amendment trail: every change since each paper's first results is declared")
-    return 0
+    return int(failed)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,8 @@ import nbformat
 import pytest
 import yaml
 
+from simrepro.repro.notebooks import stored_form
+
 REPO = Path(__file__).resolve().parents[2]
 
 TOY_CLAIMS = {
@@ -68,7 +70,7 @@ def suite(tmp_path, monkeypatch):
                  "area": "diversity"})
     (root / "catalog" / "papers.yaml").write_text(yaml.safe_dump(rows, sort_keys=False))
     (root / "catalog" / "claims" / "toy_paper.yaml").write_text(yaml.safe_dump(TOY_CLAIMS, sort_keys=False))
-    nbformat.write(toy_notebook(), root / "notebooks" / "toy_paper.ipynb")
+    (root / "notebooks" / "toy_paper.ipynb").write_text(nbformat.writes(stored_form(toy_notebook())) + "\n")
     (root / "params.yaml").write_text(yaml.safe_dump({
         "profile": "smoke", "seed": 0, "device": "auto",
         "papers": {"toy_paper": {"smoke": {"x": 3.0}, "full": {"x": 3.0}}}}))
