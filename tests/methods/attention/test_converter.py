@@ -130,8 +130,8 @@ def test_damping_factors():
     j = cv.damping("jackson", K)
     # Weiße et al. 2006 with N = K + 1 moments: g_n = [(N−n+1) cos(πn/(N+1)) + sin(πn/(N+1)) cot(π/(N+1))]/(N+1)
     Nm = K + 1
-    want = [((Nm - n + 1) * math.cos(math.pi * n / (Nm + 1)) + math.sin(math.pi * n / (Nm + 1)) / math.tan(math.pi / (Nm + 1)))
-            / (Nm + 1) for n in range(K + 1)]
+    c = math.pi / (Nm + 1)
+    want = [((Nm - n + 1) * math.cos(c * n) + math.sin(c * n) / math.tan(c)) / (Nm + 1) for n in range(K + 1)]
     assert np.allclose(j.numpy(), want, atol=1e-15) and float(j[0]) == pytest.approx(1.0, abs=1e-15)
     assert bool((j[1:] < j[:-1]).all())                     # decreasing
     assert torch.allclose(cv.damping("fejer", 3), torch.tensor([1, 0.75, 0.5, 0.25], dtype=D))
@@ -228,6 +228,7 @@ def test_model_trains_and_parameter_matching():
     logits = model(tokens, torch.arange(11)[None] < torch.tensor([11, 5, 9, 2])[:, None])
     logits.sum().backward()
     att = model.blocks[0].attention
-    assert logits.shape == (4, 10) and all(p.grad is not None for p in (att.cheb_coef, att.givens.weight, att.eig1.weight))
+    assert logits.shape == (4, 10)
+    assert all(p.grad is not None for p in (att.cheb_coef, att.givens.weight, att.eig1.weight))
     with pytest.raises(ValueError, match="no MLP width"):
         cv.matched_d_ff(100, d_ff=8, **kw)

@@ -255,8 +255,13 @@ def givens_chain(x: torch.Tensor, g, *, reverse: bool = False) -> torch.Tensor:
     if N <= 1:
         return x
     g11, g12, g21, g22 = (t[..., None] for t in g)                      # (…, N−1, 1)
-    pad_lo = lambda t, v: torch.cat([torch.full_like(t[..., :1, :], v), t], dim=-2)    # index i → i+1
-    pad_hi = lambda t, v: torch.cat([t, torch.full_like(t[..., :1, :], v)], dim=-2)    # index i → i
+
+    def pad_lo(t, value):                       # entry i moves to index i + 1, index 0 gets ``value``
+        return torch.cat([torch.full_like(t[..., :1, :], value), t], dim=-2)
+
+    def pad_hi(t, value):                       # entry i stays at index i, index N − 1 gets ``value``
+        return torch.cat([t, torch.full_like(t[..., :1, :], value)], dim=-2)
+
     if not reverse:
         h = linear_scan(pad_lo(g21, 0), pad_lo(g22, 1) * x)
         return pad_hi(g11, 1) * h + pad_hi(g12, 0) * _shift(x, -1)
@@ -310,7 +315,8 @@ def synvolution(v: torch.Tensor, spectrum: torch.Tensor, g_l, g_u, theta: torch.
 def synvolution_reference(v: torch.Tensor, spectrum: torch.Tensor, g_l, g_u, theta: torch.Tensor) -> torch.Tensor:
     """:func:`synvolution` with U formed densely (:func:`unitary_matrix_reference`), looping over leading axes."""
     lead = v.shape[:-2]
-    vf, sf, tf = v.reshape(-1, *v.shape[-2:]), spectrum.reshape(-1, spectrum.shape[-1]), theta.reshape(-1, theta.shape[-1])
+    vf, sf = v.reshape(-1, *v.shape[-2:]), spectrum.reshape(-1, spectrum.shape[-1])
+    tf = theta.reshape(-1, theta.shape[-1])
     gl = [t.reshape(-1, t.shape[-1]) for t in g_l]
     gu = [t.reshape(-1, t.shape[-1]) for t in g_u]
     out = []
@@ -324,7 +330,8 @@ def synvolution_reference(v: torch.Tensor, spectrum: torch.Tensor, g_l, g_u, the
 class ConverterAttention(nn.Module):
     """Kernelution / Synvolution as a drop-in attention: ``forward(q, k, v, *, causal=False, key_mask=None)``,
     (B, H, N, d) → (B, H, N, d). ``kernel_type`` None: plain Synvolution (spectrum e^{iλ}); else the Chebyshev
-    kernel polynomial of order ``max_order`` with that damping (official ListOps config: order 2)."""
+    kernel polynomial of order ``max_order`` with that damping (official ListOps config, ``lra_config.yaml``
+    lines 32–33: order 2, no damping; at order 2 with learnable coefficients a damping only rescales c_1, c_2)."""
 
     def __init__(self, d_head: int, n_heads: int, *, max_order: int = 2, kernel_type: str | None = "jackson"):
         super().__init__()
@@ -351,8 +358,10 @@ class ConverterAttention(nn.Module):
         """(spectrum (B, H, N) complex, g_l, g_u, θ): what the convolution applies, from q (eigenvalues) and k
         (eigenvectors). Rotations touching a padded token are the identity."""
         lam = torch.sin(self.eig2(torch.sin(self.eig1(q)))).mean(-1)                  # (B, H, N) ∈ [−1, 1]
-        h = lam if self.kernel_type is None else chebyshev_filter(lam, self.cheb_coef[None, :, None, :],
-                                                                   self.kernel_type)
+        if self.kernel_type is None:
+            h = lam
+        else:
+            h = chebyshev_filter(lam, self.cheb_coef[None, :, None, :], self.kernel_type)
         spectrum = torch.polar(torch.ones_like(h), h)
         p = torch.sin(self.givens(k))                                                 # (B, H, N, 7)
         al, bl, gl, au, bu, gu, theta = p.unbind(-1)
