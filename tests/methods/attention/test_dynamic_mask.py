@@ -234,3 +234,20 @@ def test_ssd_module_conv_is_causal():
     ref = dm.ScalarDecayAttention(2, 3, conv_width=4, reference=True).double()
     ref.load_state_dict(att.state_dict())
     assert torch.allclose(ref(q, k, v), a, atol=1e-10)
+
+
+@pytest.mark.parametrize("W,N", [(1, 5), (4, 3), (4, 11)])
+def test_causal_depthwise_conv_equals_conv1d(W, N):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(6, 6, W, groups=6, padding=W - 1).double()
+    x = torch.randn(2, N, 6, dtype=torch.float64)
+    want = torch.zeros_like(x)                               # the definition, written out
+    for t in range(N):
+        for w in range(W):
+            if t - W + 1 + w >= 0:
+                want[:, t] += conv.weight[:, 0, w] * x[:, t - W + 1 + w]
+    want += conv.bias
+    got = dm.causal_depthwise_conv(x, conv.weight[:, 0], conv.bias)
+    assert torch.allclose(got, want, atol=1e-12)
+    with pytest.raises(ValueError, match="channels"):
+        dm.causal_depthwise_conv(x[..., :5], conv.weight[:, 0])

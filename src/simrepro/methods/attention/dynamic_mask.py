@@ -190,6 +190,16 @@ def ssd_attention_reference(q, k, v, log_decay, input_scale) -> torch.Tensor:
     return torch.stack(out, dim=2) if out else v.new_zeros(B, H, 0, v.shape[-1])
 
 
+def causal_depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """y_{b,t,c} = Σ_{w<W} weight_{c,w} · x_{b, t−W+1+w, c} (+ bias_c), x zero before t = 0: x (B, N, C), weight (C, W)
+    → (B, N, C) (a grouped ``conv1d`` padded by W − 1 and cut to its first N outputs, so y_t sees no x after t)."""
+    C, W = weight.shape
+    if x.shape[-1] != C:
+        raise ValueError(f"x has {x.shape[-1]} channels, weight {C}")
+    N = x.shape[1]
+    return F.conv1d(x.transpose(1, 2), weight[:, None, :], bias, padding=W - 1, groups=C)[..., :N].transpose(1, 2)
+
+
 class ScalarDecayAttention(nn.Module):
     """SSD stand-in as a plug-in attention (causal only). As in the Mamba-2 block, q, k, v (its C, B, x) first
     pass a causal depthwise convolution of width ``conv_width`` over tokens and a SiLU (0 = no convolution);
@@ -219,7 +229,7 @@ class ScalarDecayAttention(nn.Module):
         B, H, N, dv = v.shape
         if self.conv is not None:
             x = torch.cat([t.transpose(1, 2).reshape(B, N, -1) for t in (q, k, v)], dim=-1)      # (B, N, 3·H·d)
-            x = F.silu(self.conv(x.transpose(1, 2))[..., :N]).transpose(1, 2)                   # causal: left pad
+            x = F.silu(causal_depthwise_conv(x, self.conv.weight[:, 0], self.conv.bias))
             q, k, v = (t.reshape(B, N, H, -1).transpose(1, 2) for t in x.chunk(3, dim=-1))
         dt = F.softplus(self.dt_proj(v.transpose(1, 2).reshape(B, N, H * dv))).transpose(1, 2)   # (B, H, N)
         log_decay = dt * -torch.exp(self.a_log)[None, :, None]
