@@ -237,17 +237,22 @@ def test_ssd_module_conv_is_causal():
 
 
 @pytest.mark.parametrize("W,N", [(1, 5), (4, 3), (4, 11)])
-def test_causal_depthwise_conv_equals_conv1d(W, N):
+def test_causal_depthwise_conv_matches_definition_and_conv1d(W, N):
     torch.manual_seed(0)
-    conv = torch.nn.Conv1d(6, 6, W, groups=6, padding=W - 1).double()
-    x = torch.randn(2, N, 6, dtype=torch.float64)
+    H, d = 2, 3
+    conv = torch.nn.Conv1d(H * d, H * d, W, groups=H * d, padding=W - 1).double()
+    x = torch.randn(2, H, N, d, dtype=torch.float64)
+    w, b = conv.weight[:, 0].view(H, d, W), conv.bias.view(H, d)
     want = torch.zeros_like(x)                               # the definition, written out
     for t in range(N):
-        for w in range(W):
-            if t - W + 1 + w >= 0:
-                want[:, t] += conv.weight[:, 0, w] * x[:, t - W + 1 + w]
-    want += conv.bias
-    got = dm.causal_depthwise_conv(x, conv.weight[:, 0], conv.bias)
+        for i in range(W):
+            if t - W + 1 + i >= 0:
+                want[:, :, t] += w[..., i] * x[:, :, t - W + 1 + i]
+    want += b[None, :, None, :]
+    got = dm.causal_depthwise_conv(x, w, b)
     assert torch.allclose(got, want, atol=1e-12)
-    with pytest.raises(ValueError, match="channels"):
-        dm.causal_depthwise_conv(x[..., :5], conv.weight[:, 0])
+    flat = x.transpose(1, 2).reshape(2, N, H * d).transpose(1, 2)            # the same as one grouped Conv1d
+    peer = conv(flat)[..., :N].transpose(1, 2).reshape(2, N, H, d).transpose(1, 2)
+    assert torch.allclose(got, peer, atol=1e-12)
+    with pytest.raises(ValueError, match="x must be"):
+        dm.causal_depthwise_conv(x[..., :2], w, b)
