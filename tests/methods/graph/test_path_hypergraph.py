@@ -100,15 +100,6 @@ def test_spectral_two_groups():
     assert (np.all(a > 0) and np.all(b < 0)) or (np.all(a < 0) and np.all(b > 0))
 
 
-def test_eigsh_equals_dense(kg):
-    paths = ph.drug_disease_paths(kg, kg.truth["disease"]["AD"], max_len=4)
-    H = ph.incidence_matrix(paths, kg.n)
-    Xd = ph.hypergraph_spectral_embedding(H, dim=5, diffusion_time=1.0)
-    Xs = ph.hypergraph_spectral_embedding(H, dim=5, diffusion_time=1.0, dense_max=0)
-    print(np.abs(np.linalg.norm(Xd, axis=0) - np.linalg.norm(Xs, axis=0)).max())
-    np.testing.assert_allclose(np.linalg.norm(Xd, axis=0), np.linalg.norm(Xs, axis=0), atol=1e-8)
-
-
 def test_spectral_errors():
     H = ph.incidence_matrix([(0, 1), (1, 2)], 3)
     with pytest.raises(ValueError, match="dim"):
@@ -181,3 +172,19 @@ def test_rank_drugs_settings(kg):
         ph.rank_drugs(kg, "PD", (), paths_cache=cache)
     with pytest.raises(ValueError, match="reference"):
         ph.rank_drugs(kg, "AD", (), reference="both", paths_cache=cache)
+
+
+def test_eigenpairs_with_multiple_eigenvalues_at_the_cut():
+    # Θ of this hypergraph has λ = 0.4 with multiplicity ≥ 4 around the 65th eigenvalue (where ARPACK failed)
+    kg = ph.synthetic_drug_kg(seed=0)
+    paths = [p for d in ("AD", "T2D") for p in ph.drug_disease_paths(kg, kg.truth["disease"][d])]
+    H = ph.incidence_matrix(paths, kg.n)
+    w, U, act = ph.theta_eigenpairs(H, 65)
+    T = ph._theta(H)[0][act][:, act].toarray()
+    full = np.sort(np.linalg.eigvalsh(T))[::-1][:65]
+    print("max |Δλ|", np.abs(w - full).max(), "residual", np.abs(T @ U - U * w).max())
+    np.testing.assert_allclose(w, full, atol=1e-10)
+    assert np.abs(T @ U - U * w).max() < 1e-10
+    np.testing.assert_allclose(U.T @ U, np.eye(65), atol=1e-10)
+    with pytest.raises(ValueError, match="k=0"):
+        ph.theta_eigenpairs(H, 0)
