@@ -158,27 +158,14 @@ def test_bad_features():
         fmrl.FMRLRec(5, [4], np.zeros((5, 3)), r_min=0.5, r_max=0.2)
 
 
-def test_kg_item_embedding_spectral():
-    """Two disjoint movie clusters sharing actors within a cluster: the embedding separates them; an item
-    without a link gets a zero row; output is deterministic and unit-norm."""
-    link = pd.DataFrame({"item_id": [10, 11, 12, 13, 14, 15], "entity_id": [f"m{i}" for i in range(6)]})
-    rows = []
-    for m in range(6):
-        group = "a" if m < 3 else "b"
-        for k in range(4):
-            rows.append((f"m{m}", "film.film.actor", f"{group}{k}"))
-        rows.append((f"x{m}", "film.producer.film", f"m{m}"))                  # degree-1 entities: dropped
-    kg = pd.DataFrame(rows, columns=["head_id", "relation_id", "tail_id"])
-    ids = np.array([10, 11, 12, 13, 14, 15, 99])
-    Z = fmrl.kg_item_embedding(kg, link, ids, dim=2)
-    assert Z.shape == (7, 2) and Z.dtype == np.float32
-    assert np.allclose(Z[6], 0)
-    assert np.allclose(np.linalg.norm(Z[:6], axis=1), 1, atol=1e-5)
-    cos = Z[:6] @ Z[:6].T
-    assert cos[0, 1] > 0.99 and cos[3, 4] > 0.99 and abs(cos[0, 3]) < 0.1 and abs(cos[1, 5]) < 0.1
-    assert np.array_equal(Z, fmrl.kg_item_embedding(kg, link, ids, dim=2))
-    with pytest.raises(ValueError, match="dim"):
-        fmrl.kg_item_embedding(kg, link, ids, dim=8)
+def test_attribute_features():
+    X = fmrl.attribute_features(["Comedy Drama", "Drama", None], [1995, "unkonwn", 1987])
+    # vocabulary: Comedy, Drama, 1980, 1990
+    assert X.shape == (3, 4) and X.dtype == np.float32
+    assert np.allclose(X[0], np.array([1, 1, 0, 1]) / np.sqrt(3))
+    assert np.allclose(X[1], [0, 1, 0, 0]) and np.allclose(X[2], [0, 0, 1, 0])
+    with pytest.raises(ValueError, match="one entry"):
+        fmrl.attribute_features(["a"], [1, 2])
 
 
 def test_item_texts():

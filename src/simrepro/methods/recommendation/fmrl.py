@@ -54,7 +54,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -419,45 +418,29 @@ def user_item_factors(model: FMRLRec, history: np.ndarray, size: int | None = No
 
 
 # ------------------------------------------------------------------------------------ item features
-def kg_item_embedding(kg, link, item_ids: np.ndarray, dim: int = 64, min_degree: int = 2) -> np.ndarray:
-    """Spectral embedding of the item–entity graph of a knowledge graph: A[i, e] = 1 if item i's entity and
-    entity e share a triple (either direction); entities linked to < ``min_degree`` items dropped;
-    Â = D_r^{-1/2} A D_c^{-1/2}; rows of U_k Σ_k of Â's top-k SVD (k = ``dim``; from the dense
-    eigendecomposition of Â Âᵀ, O(I³), deterministic), each L2-normalised; items
-    without a linked entity (or no kept neighbour) get a zero row. Signs fixed (largest |entry| of each
-    singular vector positive) so the result is deterministic.
-
-    ``kg``: table (head_id, relation_id, tail_id); ``link``: table (item_id, entity_id); ``item_ids`` (I,) the
-    catalogue's raw ids. Returns (I, dim) float32."""
-    item_ids = np.asarray(item_ids)
-    ent_of = dict(zip(link["item_id"].to_numpy(), link["entity_id"].to_numpy()))
-    row_of = {ent_of[i]: r for r, i in enumerate(item_ids) if i in ent_of}
-    heads, tails = kg["head_id"].to_numpy(), kg["tail_id"].to_numpy()
-    pairs = [(row_of[h], t) for h, t in zip(heads, tails) if h in row_of]
-    pairs += [(row_of[t], h) for h, t in zip(heads, tails) if t in row_of]
-    if not pairs:
-        raise ValueError("no knowledge-graph triple touches a linked item: check the link table's item ids")
-    rows = np.array([p[0] for p in pairs])
-    ents, cols = np.unique(np.array([p[1] for p in pairs]), return_inverse=True)
-    A = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(item_ids), len(ents)))
-    A.data[:] = 1.0                                                            # duplicate triples → binary
-    A.sum_duplicates()
-    A.data[:] = 1.0
-    keep = np.asarray((A > 0).sum(0)).ravel() >= min_degree
-    A = A[:, keep]
-    if A.shape[1] <= dim:
-        raise ValueError(f"only {A.shape[1]} entities kept, need more than dim={dim}: lower dim or min_degree")
-    dr, dc = np.asarray(A.sum(1)).ravel(), np.asarray(A.sum(0)).ravel()
-    inv_r = np.where(dr > 0, 1.0 / np.sqrt(np.maximum(dr, 1e-12)), 0.0)
-    An = sp.diags(inv_r) @ A @ sp.diags(1.0 / np.sqrt(dc))
-    evals, evecs = np.linalg.eigh((An @ An.T).toarray())                    # Â Âᵀ = U Σ² Uᵀ, dense (I, I)
-    U, S = evecs[:, -dim:], np.sqrt(np.clip(evals[-dim:], 0.0, None))
-    order = np.argsort(-S)
-    U, S = U[:, order], S[order]
-    sign = np.sign(U[np.abs(U).argmax(0), np.arange(dim)])
-    Z = U * S * sign
-    norm = np.linalg.norm(Z, axis=1, keepdims=True)
-    return np.where(norm > 0, Z / np.maximum(norm, 1e-12), 0.0).astype(np.float32)
+def attribute_features(genres: Sequence[str], years: Sequence) -> np.ndarray:
+    """The structured-attribute modality: genre multi-hot (whitespace-separated genre names, sorted vocabulary)
+    and release-decade one-hot (a missing / non-numeric year: no decade), each row L2-normalised (all-zero rows
+    stay zero). Returns (I, n_genres + n_decades) float32."""
+    if len(genres) != len(years):
+        raise ValueError(f"genres and years must have one entry per item, got {len(genres)} and {len(years)}")
+    toks = [str(g).split() if g is not None and g == g else [] for g in genres]
+    vocab = sorted({t for ts in toks for t in ts})
+    decades = []
+    for y in years:
+        try:
+            decades.append(int(float(y)) // 10 * 10)
+        except (TypeError, ValueError):
+            decades.append(None)
+    dec_vocab = sorted({d for d in decades if d is not None})
+    X = np.zeros((len(toks), len(vocab) + len(dec_vocab)), np.float32)
+    g_idx, d_idx = {t: i for i, t in enumerate(vocab)}, {d: len(vocab) + i for i, d in enumerate(dec_vocab)}
+    for r, (ts, d) in enumerate(zip(toks, decades)):
+        X[r, [g_idx[t] for t in ts]] = 1.0
+        if d is not None:
+            X[r, d_idx[d]] = 1.0
+    n = np.linalg.norm(X, axis=1, keepdims=True)
+    return np.where(n > 0, X / np.maximum(n, 1e-12), 0.0).astype(np.float32)
 
 
 def item_texts(titles: Sequence[str], years: Sequence, genres: Sequence[str]) -> list[str]:
