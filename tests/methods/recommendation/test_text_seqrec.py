@@ -180,3 +180,16 @@ def test_last_item_text_scores_and_metrics():
     res = ts.per_user_metrics(S, split, k=1)
     assert res.set_index("user").loc[0, "hr"] == 1.0 and res.set_index("user").loc[0, "target"] == 1
     assert res.set_index("user").loc[1, "hr"] == 0.0                # all ties → lower index 0 ranks first
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 3), (3, 7, 5), (1, 16, 2), (2, 9, 4, 3)])
+def test_prefix_max_equals_cummax_values_and_gradient(shape):
+    torch.manual_seed(sum(shape))
+    a = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    b = a.detach().clone().requires_grad_(True)
+    got, want = ts.prefix_max(a), torch.cummax(b, dim=1).values
+    assert torch.equal(got, want)
+    w = torch.randn(*shape, dtype=torch.float64)
+    (got * w).sum().backward()
+    (want * w).sum().backward()
+    assert torch.allclose(a.grad, b.grad)

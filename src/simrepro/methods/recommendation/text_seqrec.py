@@ -337,11 +337,14 @@ class MarsLite(SeqRecLite):
 
     def logits(self, h: torch.Tensor, table: torch.Tensor, pad: torch.Tensor | None = None) -> torch.Tensor:
         """S(t, i) = mean_a max_{j≤t} cos(u_{j,a}, e_{i,a})/τ. ``h`` (B, L, A, d), pad (B, L) → (B, L, I)."""
-        sims = torch.einsum("blad,iad->blai", nn.functional.normalize(h, dim=-1),
-                            nn.functional.normalize(table, dim=-1)) / self.temp
-        if pad is not None:
-            sims = sims.masked_fill(pad[:, :, None, None], -1e4)
-        return torch.cummax(sims, dim=1).values.mean(2)
+        hn, en = nn.functional.normalize(h, dim=-1), nn.functional.normalize(table, dim=-1)
+        out = 0.0
+        for a in range(hn.shape[2]):                                             # one matmul per attribute
+            s = hn[:, :, a] @ en[:, a].T / self.temp                             # (B, L, I)
+            if pad is not None:
+                s = s.masked_fill(pad[:, :, None], -1e4)
+            out = out + prefix_max(s)
+        return out / hn.shape[2]
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
         table = self.item_table()
@@ -363,6 +366,21 @@ class MarsLite(SeqRecLite):
             s[(seq < 0).all(1)] = 0.0
             out.append(s.double().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.n_items))
+
+
+def prefix_max(s: torch.Tensor) -> torch.Tensor:
+    """Running maximum along dim 1, out[:, t] = max_{j ≤ t} s[:, j]. The arg-max indices come from one pass over
+    t without autograd; the values are gathered from ``s``, so the gradient flows to the maximising entry (as
+    for ``torch.cummax``, which is slower on CPU along a strided dim)."""
+    with torch.no_grad():
+        run, arg = s[:, 0].clone(), torch.zeros_like(s[:, 0], dtype=torch.long)
+        idx = torch.zeros(s.shape, dtype=torch.long)
+        for t in range(1, s.shape[1]):
+            better = s[:, t] > run
+            run = torch.where(better, s[:, t], run)
+            arg = torch.where(better, t, arg)
+            idx[:, t] = arg
+    return s.gather(1, idx)
 
 
 def mars_scores_reference(u: np.ndarray, e: np.ndarray, temp: float) -> np.ndarray:
