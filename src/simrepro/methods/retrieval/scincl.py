@@ -95,11 +95,6 @@ def ancestor_closure_tree(parent: np.ndarray, n_sample: int, *, among: np.ndarra
     return ids, edges.reshape(-1, 2)
 
 
-def synset_documents(ids: np.ndarray, lemma: list[str], gloss: list[str]) -> list[str]:
-    """"lemma: definition" per node, the definition being the WordNet gloss up to its first quoted example."""
-    return [f"{lemma[i]}: " + gloss[i].split('; "')[0].strip().rstrip(";").strip() for i in np.asarray(ids)]
-
-
 def _check_edges(edges: np.ndarray, n: int) -> np.ndarray:
     edges = np.asarray(edges)
     if edges.ndim != 2 or edges.shape[1] != 2 or (edges.size and edges.dtype.kind not in "iu"):
