@@ -7,9 +7,9 @@ export DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OF
 PYTHON=${PYTHON:-python3.11}
 
 # 1. Debian packages: required, those that ship datasets (Fashion-MNIST, the ann-benchmarks base set; WordNet
-#    3.0) and a C++ compiler (hnswlib, a wave-2 peer, is published as source only and builds at install);
+#    3.0; BSD fortunes) and a C++ compiler (hnswlib, a wave-2 peer, is published as source only and builds at install);
 #    optional, Chromium and its driver for the scoreboard's browser test (skipped, with the reason, without)
-DEBIAN_DATA="dataset-fashion-mnist:/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz wordnet-base:/usr/share/wordnet/data.noun g++:/usr/bin/g++"
+DEBIAN_DATA="dataset-fashion-mnist:/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz wordnet-base:/usr/share/wordnet/data.noun fortunes:/usr/share/games/fortunes/art fortunes-min:/usr/share/games/fortunes/literature g++:/usr/bin/g++"
 DEBIAN_BROWSER="chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver"
 missing=""; optional=""
 for entry in $DEBIAN_DATA; do [ -e "${entry#*:}" ] || missing="$missing ${entry%%:*}"; done

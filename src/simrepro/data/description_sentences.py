@@ -6,8 +6,8 @@ Asset ``description_sentences`` (deterministic bytes):
 - ``sentences.tsv``: ``source<TAB>sentence``, one a line, 8–30 words, de-duplicated, in a fixed order:
   the sentences of the 350 Lee news articles (gensim test data; split after ``.``/``!``/``?`` followed by a
   capital or a quote) and the single-sentence quotes of a benign subset of the BSD ``fortunes`` files (the
-  Debian ``fortunes`` .deb, read from the apt cache or ``/usr/share/games/fortunes``; attribution lines
-  dropped). The KJV and the gensim Wikipedia excerpt of the plan are not used: the excerpt is stemmed and
+  Debian packages ``fortunes`` and ``fortunes-min``, read from ``/usr/share/games/fortunes``; attribution
+  lines dropped). The KJV and the gensim Wikipedia excerpt of the plan are not used: the excerpt is stemmed and
   stop-worded (not sentences), the KJV needs the ``bible`` decoder program.
 - ``noun_abstract.tsv``: ``word<TAB>abstraction`` for every WordNet 3.0 noun lemma (``index.noun``): the first
   lemma of the synset two hypernym levels above the word's first sense (``@`` or ``@i`` pointers, the first
@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
-import tempfile
 from pathlib import Path
 
 from simrepro.data._store import AssetMissing, asset, open_file
 
 WORDNET_DIR = Path("/usr/share/wordnet")
-APT_CACHE = Path("/var/cache/apt/archives")
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
 FORTUNE_FILES = ("art", "education", "food", "humorists", "kids", "law", "literature", "love", "medicine",
                  "people", "pets", "platitudes", "science", "wisdom", "work")
@@ -48,14 +45,14 @@ def keep_sentence(s: str) -> bool:
     return MIN_WORDS <= n <= MAX_WORDS and bool(_OK.match(s)) and s[-1] in ".!?" and s[0].isupper()
 
 
-def _fortune_root(tmp: str) -> Path:
-    if FORTUNE_DIR.exists():
-        return FORTUNE_DIR
-    debs = sorted(APT_CACHE.glob("fortunes_*.deb"))
-    if not debs:
-        raise AssetMissing("BSD fortunes are not available; install them with: apt-get install fortunes")
-    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), tmp], check=True)
-    return Path(tmp) / "usr/share/games/fortunes"
+def _fortune_root() -> Path:
+    """The installed BSD fortune files; every file of FORTUNE_FILES must be there (``literature`` ships in
+    ``fortunes-min``, the others in ``fortunes``), so the asset is the same on every machine."""
+    missing = [n for n in FORTUNE_FILES if not (FORTUNE_DIR / n).exists()]
+    if missing:
+        raise AssetMissing(f"BSD fortune files missing from {FORTUNE_DIR}: {', '.join(missing)}; install them with: "
+                           "apt-get install fortunes fortunes-min (scripts/setup.sh does)")
+    return FORTUNE_DIR
 
 
 def fortune_sentences(text: str) -> list[str]:
@@ -109,7 +106,8 @@ def parse_noun_abstractions(index_text: str, data_text: str, levels: int = 2) ->
     return out
 
 
-@asset("description_sentences", packages=("gensim",), install="pip install gensim==4.4.0; apt-get install fortunes wordnet-base")
+@asset("description_sentences", packages=("gensim",),
+       install="pip install gensim==4.4.0; apt-get install fortunes fortunes-min wordnet-base")
 def _build(out: Path) -> None:
     """Real sentences (Lee news + single-sentence fortunes) and a WordNet noun-abstraction lexicon."""
     base = Path(importlib.util.find_spec("gensim").submodule_search_locations[0]) / "test" / "test_data"
@@ -124,12 +122,10 @@ def _build(out: Path) -> None:
         for doc in (base / name).read_bytes().decode("latin-1").splitlines():
             for s in split_sentences(doc):
                 add("lee", s)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = _fortune_root(tmp)
-        for name in FORTUNE_FILES:
-            if (root / name).exists():
-                for s in fortune_sentences((root / name).read_text(encoding="latin-1")):
-                    add(f"fortune-{name}", s)
+    root = _fortune_root()
+    for name in FORTUNE_FILES:
+        for s in fortune_sentences((root / name).read_text(encoding="latin-1")):
+            add(f"fortune-{name}", s)
     (out / "sentences.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     nouns = parse_noun_abstractions(_wordnet_text("index.noun"), _wordnet_text("data.noun"))
     (out / "noun_abstract.tsv").write_text("".join(f"{w}\t{a}\n" for w, a in sorted(nouns.items())), encoding="utf-8")
