@@ -181,22 +181,56 @@ def rank_metrics(S, gold, k: int = 10) -> dict[str, np.ndarray]:
     return {"mrr": np.where(r <= k, 1.0 / r, 0.0), "hit1": (r == 1).astype(float), "recall": (r <= k).astype(float)}
 
 
-def ivfpq_search(database, queries, k: int, *, nlist: int, M: int, nbits: int = 8, nprobe: int = 1,
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
-    """faiss ``IndexIVFPQ`` (inner product), trained and filled with ``database``; ``(D, I, code_bytes)`` with
-    ``code_bytes`` = M·nbits/8 bytes per stored vector."""
+def _ivfpq_index(d: int, nlist: int, M: int, nbits: int, fastscan: bool, seed: int):
     import faiss
 
-    X = np.ascontiguousarray(database, np.float32)
-    Q = np.ascontiguousarray(queries, np.float32)
-    d = X.shape[1]
     if d % M:
         raise ValueError(f"M = {M} must divide the dimension {d}")
-    index = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, nlist, M, nbits, faiss.METRIC_INNER_PRODUCT)
+    if fastscan and nbits != 4:
+        raise ValueError(f"faiss' fast-scan PQ needs nbits = 4, got {nbits}")
+    quantizer = faiss.IndexFlatIP(d)
+    if fastscan:
+        index = faiss.IndexIVFPQFastScan(quantizer, d, nlist, M, nbits, faiss.METRIC_INNER_PRODUCT)
+    else:
+        index = faiss.IndexIVFPQ(quantizer, d, nlist, M, nbits, faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = int(seed)
     index.pq.cp.seed = int(seed)
+    return index, quantizer
+
+
+def ivfpq_search(database, queries, k: int, *, nlist: int, M: int, nbits: int = 8, nprobe: int = 1,
+                 seed: int = 0, fastscan: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """faiss ``IndexIVFPQ`` (inner product; ``fastscan``: ``IndexIVFPQFastScan``, 4-bit codes scanned with SIMD
+    look-ups, the same codes and ranking model), trained and filled with ``database``;
+    ``(D, I, code_bytes)`` with ``code_bytes`` = M·nbits/8 bytes per stored vector."""
+    X = np.ascontiguousarray(database, np.float32)
+    Q = np.ascontiguousarray(queries, np.float32)
+    index, _q = _ivfpq_index(X.shape[1], nlist, M, nbits, fastscan, seed)
     index.train(X)
     index.add(X)
     index.nprobe = int(nprobe)
     D, I = index.search(Q, k)
     return D, I.astype(np.int64), M * nbits // 8
+
+
+def ann_ivfpq_fastscan(nlist: int, M: int, nprobe=(1, 4, 16), *, seed: int = 0, threads: int = 1):
+    """``methods.search.ann_eval.AnnMethod`` for faiss ``IndexIVFPQFastScan`` (inner product, 4-bit codes), to sit
+    beside ``ann_eval.faiss_ivf_pq`` in the same sweep."""
+    import faiss
+
+    from simrepro.methods.search import ann_eval
+
+    def build(y):
+        faiss.omp_set_num_threads(threads)
+        index, quantizer = _ivfpq_index(y.shape[1], nlist, M, 4, True, seed)
+        index.train(np.ascontiguousarray(y, np.float32))
+        index.add(np.ascontiguousarray(y, np.float32))
+        return index, quantizer
+
+    def search(built, q, k, nprobe):
+        faiss.omp_set_num_threads(threads)
+        built[0].nprobe = int(nprobe)
+        return built[0].search(np.ascontiguousarray(q, np.float32), k)[1]
+
+    return ann_eval.AnnMethod("faiss-IVFPQFastScan", build, search, lambda b: int(faiss.serialize_index(b[0]).size),
+                              [{}], ann_eval.grid(nprobe=list(nprobe)), threads)
