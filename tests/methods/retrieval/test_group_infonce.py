@@ -121,6 +121,15 @@ def test_training_lowers_the_loss_and_is_seeded(loss):
         gi.train_adapter(Q, C, groups, "nope")
 
 
+def test_variance_weight_changes_group_training_only():
+    Q, C, groups = _toy_task()
+    W0, _ = gi.train_adapter(Q, C, groups, "group", steps=20, batch=12, n_pos=3, lr=5e-3, seed=2, variance_weight=0.0)
+    W1, _ = gi.train_adapter(Q, C, groups, "group", steps=20, batch=12, n_pos=3, lr=5e-3, seed=2)
+    assert not np.allclose(W0, W1)
+    with pytest.raises(ValueError, match="group loss only"):
+        gi.train_adapter(Q, C, groups, "single", variance_weight=0.0)
+
+
 def test_evaluate_t2c_perfect_and_variance():
     Q = np.eye(3, dtype=np.float32)
     C = np.repeat(np.eye(3, dtype=np.float32), 2, axis=0)

@@ -181,11 +181,14 @@ def sample_positives(n_codes: int, P: int, rng: np.random.Generator) -> np.ndarr
 
 def train_adapter(Q: np.ndarray, C: np.ndarray, groups: list[np.ndarray], loss: str, *, steps: int = 200,
                   batch: int = 32, n_pos: int = 4, lr: float = 1e-3, temperature: float = 0.07,
-                  seed: int = 0) -> tuple[np.ndarray, list[float]]:
+                  seed: int = 0, variance_weight: float | None = None) -> tuple[np.ndarray, list[float]]:
     """Train ``W`` (d, d) over frozen query rows ``Q`` (g, d) and code rows ``C`` (n, d); ``groups[i]`` indexes
-    the codes of query ``i``. Returns ``(W, per-step losses)``. O(steps · batch² · n_pos · d)."""
+    the codes of query ``i``. Returns ``(W, per-step losses)``. O(steps · batch² · n_pos · d).
+    ``variance_weight`` (group loss only) overrides the official λ = 1/τ² (0 = the group mean alone)."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if variance_weight is not None and loss != "group":
+        raise ValueError("variance_weight applies to the group loss only")
     if len(groups) != len(Q) or len(Q) < 2:
         raise ValueError(f"need one index array per query and >= 2 queries, got {len(groups)} for {len(Q)}")
     rng = np.random.default_rng(seed)
@@ -202,8 +205,9 @@ def train_adapter(Q: np.ndarray, C: np.ndarray, groups: list[np.ndarray], loss: 
             val = single_infonce(Qt[rows] @ W, Ct[idx] @ W, temperature)
         else:
             idx = np.stack([groups[i][sample_positives(len(groups[i]), n_pos, rng)] for i in rows])
-            fn = multipos_infonce if loss == "multipos" else group_infonce
-            val = fn(Qt[rows] @ W, Ct[torch.as_tensor(idx)] @ W, temperature)
+            qb, Db = Qt[rows] @ W, Ct[torch.as_tensor(idx)] @ W
+            val = (multipos_infonce(qb, Db, temperature) if loss == "multipos"
+                   else group_infonce(qb, Db, temperature, variance_weight=variance_weight))
         opt.zero_grad()
         val.backward()
         opt.step()
