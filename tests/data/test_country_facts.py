@@ -38,14 +38,7 @@ def test_template_split_is_seeded_disjoint_and_varies():
 needs_asset = pytest.mark.skipif(importlib.util.find_spec("countryinfo") is None, reason="pip install countryinfo==1.0.1")
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("store") / "data"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SIMREPRO_DATA", str(root))
-    _store.build("country_facts")
-    yield root
-    mp.undo()
+ASSET = "country_facts"  # built once into a temporary store by the `store` fixture (conftest.py)
 
 
 @needs_asset

