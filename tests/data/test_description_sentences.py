@@ -1,3 +1,6 @@
+import pytest
+
+from simrepro.data import _store
 from simrepro.data import description_sentences as ds
 
 
@@ -22,3 +25,13 @@ def test_noun_abstractions_two_levels():
     index = ("dog n 1 1 @ 1 0 00000004\nanimal n 1 1 @ 1 0 00000002\nentity n 1 0 1 0 00000001\n")
     assert ds.parse_noun_abstractions(index, data) == {"dog": "animal", "animal": "entity", "entity": "entity"}
     assert ds.parse_noun_abstractions(index, data, levels=1)["dog"] == "carnivore"
+
+
+def test_missing_fortune_file_is_a_clear_error_naming_the_packages(tmp_path, monkeypatch):
+    for name in ds.FORTUNE_FILES[:-1]:               # one file short: the asset would silently differ by machine
+        (tmp_path / name).write_text("A line.\n%\n", encoding="latin-1")
+    monkeypatch.setattr(ds, "FORTUNE_DIR", tmp_path)
+    with pytest.raises(_store.AssetMissing, match=rf"{ds.FORTUNE_FILES[-1]}.*apt-get install fortunes fortunes-min"):
+        ds._fortune_root()
+    (tmp_path / ds.FORTUNE_FILES[-1]).write_text("", encoding="latin-1")
+    assert ds._fortune_root() == tmp_path
