@@ -137,7 +137,8 @@ def cooccurrence_pairs(docs: list[list[str]], vocab: dict[str, int], *, window: 
     X = cooccurrence(seqs, V + 1, window=window, weighting="uniform")[:V, :V].tocsr()
     X.setdiag(0)
     X.eliminate_zeros()
-    P = pmi(X, "pmi").tocoo()
+    Mcsr = pmi(X, "pmi")
+    P = Mcsr.tocoo()
     if P.nnz == 0:
         return np.zeros((0, 2), np.int64), np.zeros(0)
     cnt = np.asarray(X[P.row, P.col]).ravel()
@@ -151,8 +152,7 @@ def cooccurrence_pairs(docs: list[list[str]], vocab: dict[str, int], *, window: 
         for k in range(s, min(e, s + top_per_word)):
             keep.add((min(r[k], c[k]), max(r[k], c[k])))
     pairs = np.array(sorted(keep), dtype=np.int64).reshape(-1, 2)
-    M = pmi(X, "pmi").tocsr()
-    vals = np.asarray(M[pairs[:, 0], pairs[:, 1]]).ravel() if len(pairs) else np.zeros(0)
+    vals = np.asarray(Mcsr[pairs[:, 0], pairs[:, 1]]).ravel() if len(pairs) else np.zeros(0)
     return pairs, vals
 
 
