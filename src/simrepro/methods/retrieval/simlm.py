@@ -22,7 +22,9 @@ initialisation, all fine-tuned identically.
 What differs from the official implementation (github.com/microsoft/unilm/tree/master/simlm, read, not copied):
 the official generator is a frozen pre-trained ``google/electra-base-generator`` (scripts/train_rlm.sh
 ``--rlm_freeze_generator True``); no such model is offline, so ours is a tiny MLM trained jointly from scratch
-(its samples are detached, as in ELECTRA). Masking is per WordPiece token, not whole word. Model: 2 layers,
+(its samples are detached, as in ELECTRA). The official decoder is 2 layers (config.py ``rlm_decoder_layers``)
+copied from the last layers of a 12-layer encoder; ours is 1 freshly initialised layer under a 2-layer encoder.
+Masking is per WordPiece token, not whole word. Model: 2 layers,
 d = 128, 4 heads, vocabulary = MiniLM's WordPiece tokens seen in the pre-training corpus (ids remapped; others →
 [UNK]). Cost per step O(B·n·(L·d² + V·d)) — the output softmax over V dominates at this size.
 """
