@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simrepro.data.wordnet_tree import children_index, find_synset, hyponyms
+
 _MALE_NAMES = ("man", "boy", "male patient", "gentleman")
 _FEMALE_NAMES = ("woman", "girl", "female patient", "lady")
 _FILLER = (
@@ -100,23 +102,13 @@ def load_vocab() -> Vocab:
     lemma = open_file("wordnet_nouns", "lemma.txt").read_text(encoding="utf-8").splitlines()
     gloss = open_file("wordnet_nouns", "gloss.txt").read_text(encoding="utf-8").splitlines()
     parent = load_array("wordnet_nouns", "parent.npy")
-    children: dict[int, list[int]] = {}
-    for i, p in enumerate(parent):
-        children.setdefault(int(p), []).append(i)
+    children = children_index(parent)
 
     def root(word: str, gloss_start: str) -> int:
-        hits = [i for i, w in enumerate(lemma) if w == word and gloss[i].startswith(gloss_start)]
-        if len(hits) != 1:
-            raise RuntimeError(f"WordNet root {word!r} ({gloss_start!r}…) not found once: {hits}")
-        return hits[0]
+        return find_synset(lemma, gloss, word, gloss_start)
 
     def below(r: int) -> list[int]:
-        out, stack = [], list(children.get(r, []))
-        while stack:
-            x = stack.pop()
-            out.append(x)
-            stack.extend(children.get(x, []))
-        return sorted(out)
+        return sorted(hyponyms(children, [r]))
 
     def pool(ids) -> list[str]:
         return sorted({w for w in (_clean(lemma[i]) for i in ids) if w})

@@ -176,19 +176,12 @@ def law_vocabulary(min_len: int = 4) -> tuple[list[str], list[str]]:
     law-related roots :data:`_LAW_ROOTS` (every synset whose first lemma is a root name, and its hyponym tree),
     and of all other noun synsets (noise). Reads the ``wordnet_nouns`` asset."""
     from simrepro.data._store import load_array, open_file
+    from simrepro.data.wordnet_tree import children_index, hyponyms
     lemma = open_file("wordnet_nouns", "lemma.txt").read_text(encoding="utf-8").splitlines()
     parent = load_array("wordnet_nouns", "parent.npy")
-    children: dict[int, list[int]] = {}
-    for i, p in enumerate(parent):
-        if p >= 0:
-            children.setdefault(int(p), []).append(i)
     first = [lm.split(",")[0].strip() for lm in lemma]
-    law_ids, stack = set(), [i for i, f in enumerate(first) if f in _LAW_ROOTS]
-    while stack:
-        x = stack.pop()
-        if x not in law_ids:
-            law_ids.add(x)
-            stack.extend(children.get(x, ()))
+    roots = [i for i, f in enumerate(first) if f in _LAW_ROOTS]
+    law_ids = set(roots) | set(hyponyms(children_index(parent), roots))
     ok = re.compile(rf"^[a-z]{{{min_len},}}$")
     law = sorted({first[i] for i in law_ids if ok.match(first[i])})
     law_set = set(law)

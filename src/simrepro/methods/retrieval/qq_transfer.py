@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from simrepro.data.wordnet_tree import children_index, find_synset, hyponyms
+
 KINDS = ("disease", "symptom", "body", "drug")
 # WordNet roots: (first lemma, start of its gloss) — several senses share a lemma
 ROOTS = {
@@ -93,22 +95,6 @@ def definition(gloss: str) -> str:
     return d
 
 
-def _children(parent: np.ndarray) -> dict[int, list[int]]:
-    ch: dict[int, list[int]] = {}
-    for i, p in enumerate(parent.tolist()):
-        ch.setdefault(int(p), []).append(i)
-    return ch
-
-
-def _subtree(ch: dict[int, list[int]], root: int) -> list[int]:
-    out, stack = [], [root]
-    while stack:
-        x = stack.pop()
-        out.append(x)
-        stack.extend(ch.get(x, ()))
-    return out
-
-
 def medical_vocabulary(parent, lemma: list[str], gloss: list[str], *, max_words: int = 2,
                        max_chars: int = 24) -> dict[str, list[tuple[str, str]]]:
     """Per kind in :data:`KINDS`, the sorted ``(term, definition)`` of the strict hyponyms of its root
@@ -119,19 +105,17 @@ def medical_vocabulary(parent, lemma: list[str], gloss: list[str], *, max_words:
     if parent.ndim != 1 or len(parent) != len(lemma) or len(lemma) != len(gloss):
         raise ValueError(f"parent, lemma and gloss need one entry per synset, got {parent.shape}, {len(lemma)}, "
                          f"{len(gloss)}")
-    ch = _children(parent)
+    ch = children_index(parent)
     found: dict[str, dict[str, str]] = {}
     for kind in KINDS:
         name, start = ROOTS[kind]
-        roots = [i for i, (l, g) in enumerate(zip(lemma, gloss)) if l == name and g.startswith(start)]
-        if len(roots) != 1:
-            raise ValueError(f"root {name!r} ('{start}…') found {len(roots)} times; is this WordNet 3.0?")
+        root = find_synset(lemma, gloss, name, start)
         skip: set[int] = set()
         for ex in EXCLUDE_SUBTREES.get(kind, ()):
             for j in (i for i, l in enumerate(lemma) if l == ex):
-                skip.update(_subtree(ch, j))
+                skip.update([j, *hyponyms(ch, [j])])
         terms: dict[str, str] = {}
-        for i in _subtree(ch, roots[0])[1:]:
+        for i in hyponyms(ch, [root]):
             t = lemma[i]
             if i in skip or t in terms or len(t) > max_chars or len(t.split()) > max_words:
                 continue

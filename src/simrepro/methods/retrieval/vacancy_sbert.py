@@ -33,6 +33,8 @@ import re
 
 import numpy as np
 
+from simrepro.data.wordnet_tree import children_index, hyponyms
+
 WORKER_GLOSS = "a person who works at a specific occupation"
 PROFESSIONAL_GLOSS = "a person engaged in one of the learned professions"
 STOPWORDS = frozenset("""a an the of in on at to for from by with without and or but as is are be been being who
@@ -77,16 +79,7 @@ def occupations(parent: np.ndarray, lemma: list[str], gloss: list[str], *, min_s
     roots = [i for i, g in enumerate(gloss) if definition(g) in (WORKER_GLOSS, PROFESSIONAL_GLOSS)]
     if len(roots) != 2:
         raise ValueError(f"expected the two WordNet roots 'worker' and 'professional', found {len(roots)}")
-    children: dict[int, list[int]] = {}
-    for i, p in enumerate(parent.tolist()):
-        if p >= 0:
-            children.setdefault(p, []).append(i)
-    below, stack = [], list(roots)
-    while stack:
-        v = stack.pop()
-        for c in children.get(v, ()):
-            below.append(c)
-            stack.append(c)
+    below = hyponyms(children_index(parent), roots)
     low = [x.lower() for x in lemma]
     uniq, counts = np.unique(low, return_counts=True)
     single = set(uniq[counts == 1].tolist())
